@@ -1,0 +1,3 @@
+module myriadbench
+
+go 1.22

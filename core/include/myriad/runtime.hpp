@@ -1,0 +1,184 @@
+// The runtime: procs (P), runtime-owned threads (M) and the tasks (G) they run.
+//
+//   myriad::Runtime rt;                       // procs = hardware threads (or MYRIAD_PROCS)
+//   myriad::WaitGroup wg;
+//   wg.add(2);
+//   rt.spawn_detached([&] { work(); wg.done(); });
+//   auto h = rt.spawn([&] { more(); wg.done(); }, {.label = "more"});
+//   wg.wait();                                // a foreign thread blocks; a task would park
+//   h.join();
+//
+// Lifetime: ~Runtime() (and shutdown()) first lets every runnable task run until nothing is
+// runnable — tasks may still spawn children during that drain, foreign threads may not — and
+// then stops the threads. Tasks still parked at that point can never be woken: they are
+// abandoned without unwinding their stacks (like goroutines at Go's program exit), listed on
+// stderr when Config::report_abandoned is set, and their join handles report Errc::abandoned.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <new>
+#include <source_location>
+#include <type_traits>
+#include <utility>
+
+#include "myriad/errors.hpp"
+#include "myriad/task.hpp"
+
+namespace myriad {
+
+enum class GuardPages : uint8_t {
+  // Guard pages below each stack while the process-wide budget allows (a quarter of
+  // vm.max_map_count: each guard page costs two kernel mappings), the zero canary always.
+  automatic = 0,
+  // Only the canary at the bottom of each stack, checked at every switch.
+  off = 1,
+};
+
+enum class OnTaskException : uint8_t {
+  log_and_continue = 0,  // print the failure (task id, label, site, what) to stderr
+  abort_process = 1,     // print it, then std::abort()
+  silent = 2,            // only the handler (if any) and the join handle see it
+};
+
+struct Config {
+  // Number of procs (P). 0 = the MYRIAD_PROCS environment variable if set, else the number of
+  // hardware threads hwloc reports.
+  unsigned procs = 0;
+  // How many of the procs are reserved for host threads that drive them through step() /
+  // run_until(); the runtime starts procs - host_procs threads of its own. A runtime with
+  // procs == host_procs runs tasks only while a host drives it (the browser's model).
+  unsigned host_procs = 0;
+  // Default stack size per task (the reserved size; only touched pages cost memory).
+  std::size_t stack_size = 64 * 1024;
+  GuardPages guard_pages = GuardPages::automatic;
+  OnTaskException on_task_exception = OnTaskException::log_and_continue;
+  // Called (on the failing task's thread, after the policy's log line) for every task that
+  // ends with an exception. Must not throw.
+  std::function<void(const TaskFailure&)> on_task_failure;
+  // Print the tasks abandoned at destruction to stderr.
+  bool report_abandoned = true;
+};
+
+// Monotonic counters, summed over procs. Reads are racy snapshots (exact once quiescent).
+struct Stats {
+  uint64_t tasks_spawned = 0;
+  uint64_t tasks_exited = 0;
+  uint64_t tasks_failed = 0;       // exited with an exception
+  uint64_t tasks_stolen = 0;       // tasks moved from one proc's queue to another's by stealing
+  uint64_t steal_operations = 0;   // successful steal attempts
+  uint64_t global_queue_takes = 0; // tasks taken from the global queue
+  uint64_t global_queue_spills = 0;// times half a local queue moved to the global queue
+  uint64_t yields = 0;
+  uint64_t parks = 0;
+  uint64_t thread_parks = 0;       // runtime threads that went to sleep on their futex
+  uint64_t stacks_reserved = 0;    // stack slots carved (each is reused many times)
+  uint64_t guarded_stacks = 0;     // of those, with a guard page
+};
+
+struct StepResult {
+  uint64_t dispatched = 0;  // task runs started during the step
+  bool idle = false;        // returned because nothing was runnable (not because of the budget)
+};
+
+namespace detail {
+class Scheduler;
+
+// How to move, run and destroy a type-erased callable placed inside a task's stack slot.
+struct ClosureOps {
+  std::size_t size;
+  std::size_t align;
+  void (*relocate)(void* dst, void* src);  // constructs into dst from *src (move or copy)
+  void (*invoke)(void* self);
+  void (*destroy)(void* self) noexcept;
+};
+
+template <class F>
+const ClosureOps* closure_ops() noexcept {
+  using Fn = std::decay_t<F>;
+  static const ClosureOps ops{
+      sizeof(Fn), alignof(Fn),
+      [](void* dst, void* src) {
+        ::new (dst) Fn(std::forward<F>(*static_cast<std::remove_reference_t<F>*>(src)));
+      },
+      [](void* self) { (*static_cast<Fn*>(self))(); },
+      [](void* self) noexcept { static_cast<Fn*>(self)->~Fn(); }};
+  return &ops;
+}
+}  // namespace detail
+
+class Runtime {
+ public:
+  explicit Runtime(Config config = {});
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Spawns f() as a new task. From a task of this runtime the new task goes to the spawner's
+  // proc (runnext); from anywhere else to the global queue. Throws Error(closed) once shutdown
+  // began (except from this runtime's own tasks) and Error(no_memory) when out of stacks.
+  // Spawning from a task may yield: when the spawner's proc already has a full run queue
+  // (256), the spawner moves to the back of the global queue so the queued tasks can run
+  // (the substitute for the preemption Go would apply to a goroutine spawning in a loop).
+  template <class F>
+  JoinHandle spawn(F&& f, SpawnOptions opts = {},
+                   std::source_location loc = std::source_location::current()) {
+    detail::JoinState* js = nullptr;
+    void* src = const_cast<void*>(static_cast<const void*>(std::addressof(f)));
+    throw_if(spawn_erased(detail::closure_ops<F>(), src, opts, SourceSite::from(loc), &js));
+    return JoinHandle(js);
+  }
+  // Same, without a join handle (no allocation beyond the pooled stack slot).
+  template <class F>
+  void spawn_detached(F&& f, SpawnOptions opts = {},
+                      std::source_location loc = std::source_location::current()) {
+    void* src = const_cast<void*>(static_cast<const void*>(std::addressof(f)));
+    throw_if(spawn_erased(detail::closure_ops<F>(), src, opts, SourceSite::from(loc), nullptr));
+  }
+
+  // Lends the calling thread to the runtime: it drives one of the host procs until `budget` is
+  // spent (0 = no budget) or nothing is runnable. Throws Error(busy) when no host proc is free (or when called
+  // from inside a task).
+  StepResult step(std::chrono::nanoseconds budget);
+  // Like step() with no budget, checking `done` before every dispatch; returns when `done()` is
+  // true or nothing is runnable.
+  StepResult run_until(const std::function<bool()>& done);
+
+  // Drains and stops (see the header comment). Idempotent; the destructor calls it.
+  void shutdown();
+
+  unsigned procs() const noexcept;
+  unsigned host_procs() const noexcept;
+  Stats stats() const noexcept;
+  const Config& config() const noexcept;
+
+  // The runtime of the calling task, or null outside a task.
+  static Runtime* current() noexcept;
+
+  // The type-erased spawn behind the templates and the C ABI. On success, if join_out is not
+  // null, *join_out receives a new join state owned by the caller.
+  Errc spawn_erased(const detail::ClosureOps* ops, void* closure, const SpawnOptions& opts,
+                    const SourceSite& site, detail::JoinState** join_out) noexcept;
+
+  detail::Scheduler& scheduler() noexcept { return *sched_; }
+
+ private:
+  static void throw_if(Errc e) {
+    if (e != Errc::ok) throw Error(e);
+  }
+  std::unique_ptr<detail::Scheduler> sched_;
+};
+
+// Spawns onto the current task's runtime (Go's `go f()`); throws Error(not_in_task) outside one.
+template <class F>
+JoinHandle go(F&& f, SpawnOptions opts = {},
+              std::source_location loc = std::source_location::current()) {
+  Runtime* rt = Runtime::current();
+  if (!rt) throw Error(Errc::not_in_task);
+  return rt->spawn(std::forward<F>(f), opts, loc);
+}
+
+}  // namespace myriad

@@ -1,0 +1,45 @@
+#include "myriad/errors.hpp"
+#include "myriad/task.hpp"
+
+namespace myriad {
+
+const char* strerror(Errc code) noexcept {
+  switch (code) {
+    case Errc::ok: return "ok";
+    case Errc::invalid_argument: return "invalid argument";
+    case Errc::bad_handle: return "bad handle (never valid, destroyed, or already joined)";
+    case Errc::closed: return "runtime is shutting down";
+    case Errc::no_memory: return "out of memory for a task stack";
+    case Errc::not_in_task: return "not called from a task";
+    case Errc::busy: return "no free host proc, or step re-entered";
+    case Errc::negative_counter: return "wait group counter would go negative";
+    case Errc::task_failed: return "task ended with an exception";
+    case Errc::abandoned: return "task was parked when its runtime was destroyed";
+    case Errc::wrong_runtime: return "handle belongs to another runtime";
+    case Errc::would_deadlock: return "operation would deadlock";
+  }
+  return "unknown status";
+}
+
+const char* to_string(TaskState s) noexcept {
+  switch (s) {
+    case TaskState::free: return "free";
+    case TaskState::runnable: return "runnable";
+    case TaskState::running: return "running";
+    case TaskState::waiting: return "waiting";
+    case TaskState::dead: return "dead";
+  }
+  return "?";
+}
+
+const char* to_string(WaitReason r) noexcept {
+  switch (r) {
+    case WaitReason::none: return "nothing";
+    case WaitReason::join: return "join";
+    case WaitReason::wait_group: return "wait group";
+    case WaitReason::test_park: return "park";
+  }
+  return "?";
+}
+
+}  // namespace myriad

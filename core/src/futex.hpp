@@ -1,0 +1,46 @@
+// Futex-based sleeping for OS threads: the only way a runtime thread or a foreign thread blocks.
+#pragma once
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+#include <ctime>
+
+namespace myriad::detail {
+
+// Sleeps while *word == expected (spurious returns are possible; callers loop).
+inline void futex_wait(std::atomic<uint32_t>* word, uint32_t expected,
+                       const timespec* timeout = nullptr) noexcept {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, timeout,
+          nullptr, 0);
+}
+
+inline void futex_wake(std::atomic<uint32_t>* word, int count = 1) noexcept {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, count, nullptr,
+          nullptr, 0);
+}
+
+// A one-shot-per-round binary semaphore for one sleeping thread (Go's note).
+// Invariant: `state` is 1 after notify() and before the sleeper's wait() consumed it.
+class ThreadParker {
+ public:
+  void wait() noexcept {
+    for (;;) {
+      if (state_.exchange(0, std::memory_order_acquire) == 1) return;
+      futex_wait(&state_, 0);
+    }
+  }
+  void notify() noexcept {
+    if (state_.exchange(1, std::memory_order_release) == 0) futex_wake(&state_);
+  }
+
+ private:
+  std::atomic<uint32_t> state_{0};
+};
+
+}  // namespace myriad::detail

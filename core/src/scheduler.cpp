@@ -1,0 +1,684 @@
+// Scheduling: spawn, ready, the dispatch loop, finding work (local, global, stealing), and
+// putting idle threads to sleep. The invariants are stated in scheduler.hpp and
+// docs/ARCHITECTURE.md.
+#include "scheduler.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "stack_guard.hpp"
+#include "task_switch.hpp"
+#include "topology.hpp"
+
+namespace myriad::detail {
+namespace {
+
+// Every 61st dispatch looks at the global queue first, so a proc busy with its own queue
+// cannot starve tasks spawned from outside (61: prime, Go's choice, so it does not resonate
+// with periodic workloads).
+constexpr uint32_t kGlobalQueueInterval = 61;
+// At most this many dispatches in a row come from runnext; then the head of the ring runs.
+// Go bounds a runnext chain by time (the inherited slice ends after 10 ms and sysmon
+// preempts); without asynchronous preemption we bound it by count, which also keeps a task
+// that respawns itself forever from starving the local queue.
+constexpr uint32_t kMaxRunnextStreak = 61;
+constexpr uint32_t kStealPasses = 4;
+constexpr uint32_t kFreeCacheMax = 64;
+constexpr uint32_t kFreeCacheBatch = 32;
+constexpr uint64_t kIdBatch = 1024;
+
+// Task ids are process-wide so that ids stay unique across runtimes (the dump and the join
+// self-check rely on it).
+std::atomic<uint64_t> g_next_id_block{1};
+
+}  // namespace
+
+struct Scheduler::Budget {
+  const std::chrono::steady_clock::time_point* deadline = nullptr;
+  const std::function<bool()>* done = nullptr;
+  bool host = false;
+  bool* idle = nullptr;
+};
+
+Scheduler::Scheduler(Runtime* owner, Config config) : owner_(owner), config_(std::move(config)) {
+  unsigned n = config_.procs;
+  nhost_ = config_.host_procs;
+  default_pool_ = std::make_unique<StackPool>(config_.stack_size, config_.guard_pages);
+  install_overflow_handler();
+  procs_.reserve(n);
+  for (unsigned i = 0; i < n; ++i) {
+    auto p = std::make_unique<Proc>();
+    p->index = i;
+    p->host = i >= n - nhost_;
+    p->rng = 0x9E3779B97F4A7C15ull * (i + 1);
+    procs_.push_back(std::move(p));
+  }
+  unsigned nworkers = n - nhost_;
+  workers_.reserve(nworkers);
+  for (unsigned i = 0; i < nworkers; ++i) {
+    auto m = std::make_unique<Machine>();
+    m->sched = this;
+    m->p = procs_[i].get();
+    workers_.push_back(std::move(m));
+  }
+  idle_machines_.reserve(nworkers);
+  for (auto& m : workers_) {
+    Machine* mp = m.get();
+    mp->thread = std::thread([this, mp] { worker_main(mp); });
+  }
+}
+
+Scheduler::~Scheduler() { shutdown(); }
+
+// ---------------------------------------------------------------------------------------------
+// Spawning and readying
+
+uint64_t Scheduler::next_task_id(Proc* p) noexcept {
+  if (!p) return g_next_id_block.fetch_add(1, std::memory_order_relaxed);
+  if (p->next_id == p->id_end) {
+    p->next_id = g_next_id_block.fetch_add(kIdBatch, std::memory_order_relaxed);
+    p->id_end = p->next_id + kIdBatch;
+  }
+  return p->next_id++;
+}
+
+StackPool* Scheduler::pool_for(std::size_t stack_size) noexcept {
+  if (stack_size == default_pool_->usable_size()) return default_pool_.get();
+  std::lock_guard<std::mutex> g(pools_mu_);
+  for (auto& p : other_pools_)
+    if (p->usable_size() == stack_size) return p.get();
+  try {
+    other_pools_.push_back(std::make_unique<StackPool>(stack_size, config_.guard_pages));
+  } catch (...) {
+    return nullptr;
+  }
+  return other_pools_.back().get();
+}
+
+Task* Scheduler::alloc_task(Proc* p, std::size_t stack_size) noexcept {
+  Task* t = nullptr;
+  if (p && stack_size == default_pool_->usable_size()) {
+    if (!p->free_tasks) {
+      p->nfree = static_cast<uint32_t>(default_pool_->take(kFreeCacheBatch, &p->free_tasks));
+      if (p->nfree == 0) return nullptr;
+    }
+    t = p->free_tasks;
+    p->free_tasks = t->next;
+    --p->nfree;
+    return t;
+  }
+  StackPool* pool = pool_for(stack_size);
+  if (!pool || pool->take(1, &t) == 0) return nullptr;
+  return t;
+}
+
+void Scheduler::free_task(Proc* p, Task* t) noexcept {
+  t->state.store(TaskState::free, std::memory_order_release);
+  if (p && t->pool == default_pool_.get()) {
+    t->next = p->free_tasks;
+    p->free_tasks = t;
+    if (++p->nfree > kFreeCacheMax) {
+      // Give the older half back so other procs (and foreign spawns) can reuse the slots.
+      Task* head = p->free_tasks;
+      Task* cut = head;
+      for (uint32_t i = 1; i < kFreeCacheBatch; ++i) cut = cut->next;
+      p->free_tasks = cut->next;
+      cut->next = nullptr;
+      p->nfree -= kFreeCacheBatch;
+      default_pool_->give(head, kFreeCacheBatch);
+    }
+    return;
+  }
+  t->next = nullptr;
+  t->pool->give(t, 1);
+}
+
+Errc Scheduler::spawn(const ClosureOps* ops, void* closure, const SpawnOptions& opts,
+                      const SourceSite& site, JoinState** join_out) noexcept {
+  if (!ops) return Errc::invalid_argument;
+  Machine* m = current_machine();
+  Proc* p = (m && m->sched == this) ? m->p : nullptr;
+  // Foreign threads may not add work once the drain began; our own tasks may (they are part
+  // of the work being drained).
+  if (!p && closing_.load(std::memory_order_acquire)) return Errc::closed;
+  if (stopping_.load(std::memory_order_acquire)) return Errc::closed;
+
+  std::size_t stack_size = config_.stack_size;
+  if (opts.stack_size) {
+    if (opts.stack_size > kMaxStackSize) return Errc::invalid_argument;
+    stack_size = std::max(kMinStackSize, (opts.stack_size + kPageSize - 1) & ~(kPageSize - 1));
+  }
+  // The closure lives in the slot; refuse ones that would eat most of the stack.
+  if (ops->size > stack_size / 4 || ops->align > kPageSize) return Errc::invalid_argument;
+
+  JoinState* js = nullptr;
+  if (join_out) {
+    js = new (std::nothrow) JoinState();
+    if (!js) return Errc::no_memory;
+  }
+  Task* t = alloc_task(p, stack_size);
+  if (!t) {
+    delete js;
+    return Errc::no_memory;
+  }
+
+  auto top = reinterpret_cast<uintptr_t>(t);
+  uintptr_t area = (top - ops->size) & ~(uintptr_t{ops->align} - 1);
+  try {
+    ops->relocate(reinterpret_cast<void*>(area), closure);
+  } catch (...) {
+    free_task(p, t);
+    delete js;
+    return Errc::invalid_argument;  // the callable's copy/move constructor threw
+  }
+
+  t->sched = this;
+  t->next = nullptr;
+  t->id = next_task_id(p);
+  t->parent_id = (m && m->curg) ? m->curg->id : 0;
+  t->site = site;
+  if (opts.label) {
+    std::strncpy(t->label, opts.label, kLabelCapacity - 1);
+    t->label[kLabelCapacity - 1] = '\0';
+  } else {
+    t->label[0] = '\0';
+  }
+  t->ops = ops;
+  t->closure = reinterpret_cast<void*>(area);
+  t->wait_reason = WaitReason::none;
+  t->join = js;
+  if (js) js->task_id = t->id;
+  prepare_task_context(t, reinterpret_cast<char*>(area & ~uintptr_t{15}));
+  t->state.store(TaskState::runnable, std::memory_order_release);
+
+  if (join_out) *join_out = js;
+  if (p) {
+    ProcCounters::bump(p->counters.spawned);
+    runq_put(p, t, /*next=*/true);
+    wake_idle_if_needed();
+    // Backpressure, our substitute for Go's preemption of a goroutine that spawns in a loop:
+    // once the spawner's proc has a full queue, the spawner steps aside (to the global queue,
+    // as Go's Gosched does) and the queued tasks run. Without it a loop of a million spawns
+    // keeps a million tasks alive at once — a million stacks in memory instead of a few
+    // hundred recycled ones. Documented in runtime.hpp: spawn from a task may yield.
+    if (m->curg && p->runq.size() > LocalRunQueue::kCapacity) switch_current_to_global_queue();
+  } else {
+    foreign_spawned_.fetch_add(1, std::memory_order_relaxed);
+    global_put(t);
+    wake_idle_if_needed();
+  }
+  return Errc::ok;
+}
+
+void Scheduler::ready(Task* t) noexcept {
+  t->state.store(TaskState::runnable, std::memory_order_release);
+  Machine* m = current_machine();
+  if (m && m->sched == this && m->p)
+    runq_put(m->p, t, /*next=*/true);
+  else
+    global_put(t);
+  wake_idle_if_needed();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queues
+
+void Scheduler::runq_put(Proc* p, Task* t, bool next) noexcept {
+  if (next) {
+    t = p->runq.exchange_runnext(t);
+    if (!t) return;  // the displaced runnext (if any) goes to the tail of the ring
+  }
+  while (!p->runq.push_back(t))
+    if (spill_half(p, t)) return;
+}
+
+// The ring is full: move its older half plus `t` to the global queue in one batch (one lock
+// for 129 tasks). Returns false if thieves emptied part of the ring first (retry the ring).
+bool Scheduler::spill_half(Proc* p, Task* t) noexcept {
+  Task* batch[LocalRunQueue::kCapacity / 2];
+  uint32_t n = p->runq.grab_half_for_spill(batch);
+  if (n == 0) return false;
+  for (uint32_t i = 0; i + 1 < n; ++i) batch[i]->next = batch[i + 1];
+  batch[n - 1]->next = t;
+  t->next = nullptr;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    global_put_batch_locked(batch[0], t, n + 1);
+  }
+  ProcCounters::bump(p->counters.spills);
+  return true;
+}
+
+void Scheduler::global_put(Task* t) noexcept {
+  t->next = nullptr;
+  std::lock_guard<std::mutex> g(mu_);
+  global_put_batch_locked(t, t, 1);
+}
+
+void Scheduler::global_put_batch_locked(Task* head, Task* tail, uint32_t n) noexcept {
+  tail->next = nullptr;
+  if (gq_tail_)
+    gq_tail_->next = head;
+  else
+    gq_head_ = head;
+  gq_tail_ = tail;
+  gq_size_.store(gq_size_.load(std::memory_order_relaxed) + n, std::memory_order_release);
+}
+
+Task* Scheduler::global_get_locked(Proc* p, uint32_t max) noexcept {
+  uint32_t size = gq_size_.load(std::memory_order_relaxed);
+  if (size == 0) return nullptr;
+  uint32_t n = size / procs() + 1;
+  n = std::min(n, size);
+  if (max > 0) n = std::min(n, max);
+  n = std::min(n, LocalRunQueue::kCapacity / 2);
+  Task* first = gq_head_;
+  gq_head_ = first->next;
+  uint32_t taken = 1;
+  while (taken < n) {
+    Task* t = gq_head_;
+    if (!p->runq.push_back(t)) break;  // ring full: leave the rest in the global queue
+    gq_head_ = t->next;
+    ++taken;
+  }
+  if (!gq_head_) gq_tail_ = nullptr;
+  first->next = nullptr;
+  gq_size_.store(size - taken, std::memory_order_release);
+  ProcCounters::bump(p->counters.global_takes, taken);
+  return first;
+}
+
+Task* Scheduler::steal_work(Proc* p) noexcept {
+  const uint32_t n = procs();
+  for (uint32_t pass = 0; pass < kStealPasses; ++pass) {
+    const bool steal_runnext = pass == kStealPasses - 1;
+    const uint32_t start = p->random() % n;
+    for (uint32_t i = 0; i < n; ++i) {
+      Proc* victim = procs_[(start + i) % n].get();
+      if (victim == p) continue;
+      uint32_t stolen = 0;
+      if (Task* t = victim->runq.steal_into(p->runq, steal_runnext, &stolen)) {
+        ProcCounters::bump(p->counters.steal_ops);
+        ProcCounters::bump(p->counters.stolen, stolen);
+        return t;
+      }
+    }
+  }
+  return nullptr;
+}
+
+bool Scheduler::any_queue_nonempty() const noexcept {
+  if (gq_size_.load(std::memory_order_acquire) > 0) return true;
+  for (const auto& p : procs_)
+    if (!p->runq.empty()) return true;
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle procs and machines
+
+void Scheduler::proc_idle_put_locked(Proc* p) noexcept {
+  p->idle_link = idle_procs_;
+  idle_procs_ = p;
+  npidle_.fetch_add(1, std::memory_order_seq_cst);
+}
+
+Proc* Scheduler::proc_idle_get_locked() noexcept {
+  Proc* p = idle_procs_;
+  if (p) {
+    idle_procs_ = p->idle_link;
+    p->idle_link = nullptr;
+    npidle_.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  return p;
+}
+
+void Scheduler::wake_idle_if_needed() noexcept {
+  // Orders the caller's queue push before the reads below (see the protocol in the header).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (npidle_.load(std::memory_order_relaxed) == 0) return;
+  if (nmspinning_.load(std::memory_order_relaxed) != 0) return;
+  uint32_t zero = 0;
+  if (!nmspinning_.compare_exchange_strong(zero, 1, std::memory_order_seq_cst)) return;
+  wake_one();
+}
+
+// Precondition: the caller raised nmspinning_ on behalf of the machine it will wake.
+void Scheduler::wake_one() noexcept {
+  Machine* w = nullptr;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (!idle_machines_.empty() && idle_procs_) {
+      w = idle_machines_.back();
+      idle_machines_.pop_back();
+      w->in_idle_list = false;
+      w->nextp = proc_idle_get_locked();
+      w->spinning = true;
+    }
+  }
+  if (w)
+    w->parker.notify();
+  else
+    nmspinning_.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void Scheduler::stop_spinning(Machine* m) noexcept {
+  m->spinning = false;
+  if (nmspinning_.fetch_sub(1, std::memory_order_seq_cst) == 1) wake_idle_if_needed();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dispatch loop
+
+void Scheduler::worker_main(Machine* m) {
+  set_current_machine(m);
+  AltSignalStack alt_stack;
+  init_g0_fiber(m);
+  dispatch_loop(m, nullptr, nullptr, nullptr);
+  set_current_machine(nullptr);
+}
+
+void Scheduler::dispatch_loop(Machine* m, const std::chrono::steady_clock::time_point* deadline,
+                              const std::function<bool()>* done, StepResult* result) {
+  bool idle = false;
+  Budget budget{deadline, done, m->is_host, &idle};
+  Task* t = nullptr;
+  while (find_runnable(m, budget, &t)) {
+    if (result) ++result->dispatched;
+    execute(m, t);
+  }
+  if (result) result->idle = idle;
+}
+
+bool Scheduler::find_runnable(Machine* m, const Budget& budget, Task** out) {
+top:
+  if (stopping_.load(std::memory_order_acquire)) return false;
+  if (budget.host) {
+    if (budget.deadline && std::chrono::steady_clock::now() >= *budget.deadline) return false;
+    if (budget.done && (*budget.done)()) return false;
+  }
+  Proc* p = m->p;
+  Task* t = nullptr;
+  if (p->schedtick % kGlobalQueueInterval == 0 && gq_size_.load(std::memory_order_relaxed) > 0) {
+    std::lock_guard<std::mutex> g(mu_);
+    t = global_get_locked(p, 1);
+  }
+  if (!t) {
+    bool from_runnext = false;
+    t = p->runq.pop(p->runnext_streak < kMaxRunnextStreak, &from_runnext);
+    if (t) p->runnext_streak = from_runnext ? p->runnext_streak + 1 : 0;
+  }
+  if (!t && gq_size_.load(std::memory_order_relaxed) > 0) {
+    std::lock_guard<std::mutex> g(mu_);
+    t = global_get_locked(p, 0);
+  }
+  if (!t && procs() > 1) {
+    // Limit spinners to half the busy procs, so a mostly idle runtime does not burn CPUs.
+    uint32_t busy = procs() - npidle_.load(std::memory_order_relaxed);
+    if (m->spinning || 2 * nmspinning_.load(std::memory_order_relaxed) < busy) {
+      if (!m->spinning) {
+        m->spinning = true;
+        nmspinning_.fetch_add(1, std::memory_order_seq_cst);
+      }
+      t = steal_work(p);
+    }
+  }
+  if (t) {
+    if (m->spinning) stop_spinning(m);
+    *out = t;
+    return true;
+  }
+  if (budget.host) {
+    if (m->spinning) {
+      m->spinning = false;
+      nmspinning_.fetch_sub(1, std::memory_order_seq_cst);
+    }
+    *budget.idle = true;
+    return false;
+  }
+
+  // Nothing to do: give the proc back and register as idle, together, under the lock.
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (gq_size_.load(std::memory_order_relaxed) > 0) {
+      t = global_get_locked(p, 0);
+    } else if (stopping_.load(std::memory_order_acquire)) {
+      return false;
+    } else {
+      proc_idle_put_locked(p);
+      m->p = nullptr;
+      idle_machines_.push_back(m);
+      m->in_idle_list = true;
+    }
+  }
+  if (t) {
+    if (m->spinning) stop_spinning(m);
+    *out = t;
+    return true;
+  }
+  const bool was_spinning = m->spinning;
+  if (was_spinning) {
+    m->spinning = false;
+    nmspinning_.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Re-check after publishing ourselves idle: work pushed before the publication is seen
+  // here; work pushed after it finds an idle proc and wakes someone.
+  if (any_queue_nonempty()) {
+    std::lock_guard<std::mutex> g(mu_);
+    if (m->in_idle_list) {
+      if (Proc* np = proc_idle_get_locked()) {
+        idle_machines_.erase(std::find(idle_machines_.begin(), idle_machines_.end(), m));
+        m->in_idle_list = false;
+        m->p = np;
+        if (was_spinning) {
+          m->spinning = true;
+          nmspinning_.fetch_add(1, std::memory_order_seq_cst);
+        }
+        goto top;
+      }
+    }
+  }
+  for (;;) {
+    m->parker.wait();
+    std::lock_guard<std::mutex> g(mu_);
+    if (m->nextp) {
+      m->p = m->nextp;
+      m->nextp = nullptr;
+      ProcCounters::bump(m->p->counters.thread_parks);
+      goto top;  // `spinning` was set by the waker, which also counted it
+    }
+    if (stopping_.load(std::memory_order_acquire)) return false;
+  }
+}
+
+void Scheduler::execute(Machine* m, Task* t) {
+  ++m->p->schedtick;
+  m->curg = t;
+  t->state.store(TaskState::running, std::memory_order_relaxed);
+  resume_task(m, t);  // returns when the task yields, parks or exits
+  m->curg = nullptr;
+  after_switch(m, t);
+}
+
+void Scheduler::after_switch(Machine* m, Task* t) {
+  if (!canary_intact(t)) report_stack_overflow_and_abort(t, "its stack canary was overwritten");
+  Proc* p = m->p;
+  switch (m->action) {
+    case SwitchAction::yield:
+      ProcCounters::bump(p->counters.yields);
+      t->state.store(TaskState::runnable, std::memory_order_relaxed);
+      runq_put(p, t, /*next=*/false);
+      break;
+    case SwitchAction::yield_global:
+      ProcCounters::bump(p->counters.yields);
+      t->state.store(TaskState::runnable, std::memory_order_relaxed);
+      global_put(t);
+      break;
+    case SwitchAction::park:
+      ProcCounters::bump(p->counters.parks);
+      // Waiting must be visible before the unlock lets a waker at the task.
+      t->state.store(TaskState::waiting, std::memory_order_release);
+      m->unlock(m->unlock_arg);
+      break;
+    case SwitchAction::exit:
+      ProcCounters::bump(p->counters.exited);
+      release_task_context(t);
+      free_task(p, t);
+      break;
+    case SwitchAction::none:
+      break;
+  }
+  m->action = SwitchAction::none;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host-driven procs
+
+StepResult Scheduler::step(std::chrono::nanoseconds budget, const std::function<bool()>* done) {
+  if (current_machine()) throw Error(Errc::busy, "myriad: step() called from a task or a step");
+  Proc* hp = nullptr;
+  for (auto& p : procs_) {
+    bool expected = false;
+    if (p->host && p->host_held.compare_exchange_strong(expected, true)) {
+      hp = p.get();
+      break;
+    }
+  }
+  if (!hp) throw Error(Errc::busy, "myriad: no free host proc (Config::host_procs)");
+  Machine m;
+  m.sched = this;
+  m.p = hp;
+  m.is_host = true;
+  set_current_machine(&m);
+  StepResult result;
+  {
+    AltSignalStack alt_stack;
+    init_g0_fiber(&m);
+    auto deadline = std::chrono::steady_clock::now() + budget;
+    bool bounded = budget.count() > 0;
+    try {
+      dispatch_loop(&m, bounded ? &deadline : nullptr, done, &result);
+    } catch (...) {
+      set_current_machine(nullptr);
+      hp->host_held.store(false);
+      throw;
+    }
+  }
+  set_current_machine(nullptr);
+  hp->host_held.store(false, std::memory_order_seq_cst);
+  // Work left on the host proc is stealable; make sure a runtime thread looks at it.
+  if (!hp->runq.empty()) wake_idle_if_needed();
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shutdown
+
+bool Scheduler::quiescent_locked() const noexcept {
+  if (idle_machines_.size() != workers_.size()) return false;
+  if (gq_size_.load(std::memory_order_relaxed) != 0) return false;
+  for (const auto& p : procs_) {
+    if (p->host_held.load(std::memory_order_acquire)) return false;
+    if (!p->runq.empty()) return false;
+  }
+  return true;
+}
+
+void Scheduler::shutdown() {
+  std::lock_guard<std::mutex> sg(shutdown_mu_);
+  if (shut_down_) return;
+  closing_.store(true, std::memory_order_seq_cst);
+  // Drain: runnable tasks run to completion or until they park. Polling is fine here: this
+  // runs once per runtime, and a sleep keeps it off the CPUs the drain needs.
+  for (;;) {
+    if (nhost_ > 0) {
+      try {
+        step(std::chrono::nanoseconds(0), nullptr);
+      } catch (const Error&) {
+        // every host proc is held by a host right now; wait for it
+      }
+    }
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (quiescent_locked()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    stopping_.store(true, std::memory_order_seq_cst);
+    for (Machine* w : idle_machines_) {
+      w->in_idle_list = false;
+      w->nextp = nullptr;
+      w->parker.notify();
+    }
+    idle_machines_.clear();
+  }
+  for (auto& w : workers_)
+    if (w->thread.joinable()) w->thread.join();
+
+  // Whatever is still parked can never run again.
+  std::vector<Task*> parked;
+  auto collect = [&](Task* t) {
+    if (t->state.load(std::memory_order_acquire) == TaskState::waiting) parked.push_back(t);
+  };
+  default_pool_->for_each_slot(collect);
+  {
+    std::lock_guard<std::mutex> g(pools_mu_);
+    for (auto& pool : other_pools_) pool->for_each_slot(collect);
+  }
+  if (!parked.empty() && config_.report_abandoned) {
+    std::fprintf(stderr, "myriad: runtime destroyed with %zu parked task(s); abandoned:\n",
+                 parked.size());
+    std::size_t shown = 0;
+    for (Task* t : parked) {
+      if (++shown > 20) {
+        std::fprintf(stderr, "  ... and %zu more\n", parked.size() - 20);
+        break;
+      }
+      std::fprintf(stderr, "  task %llu \"%s\" spawned at %s:%u, waiting on %s\n",
+                   static_cast<unsigned long long>(t->id), t->label, t->site.file, t->site.line,
+                   to_string(t->wait_reason));
+    }
+  }
+  for (Task* t : parked) {
+    JoinState* js = t->join;
+    t->join = nullptr;
+    t->state.store(TaskState::dead, std::memory_order_release);
+    release_task_context(t);
+    if (js) complete_join(js, JoinState::abandoned, nullptr);
+  }
+  shut_down_ = true;
+}
+
+Stats Scheduler::stats() const noexcept {
+  Stats s;
+  for (const auto& p : procs_) {
+    const ProcCounters& c = p->counters;
+    auto r = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+    s.tasks_spawned += r(c.spawned);
+    s.tasks_exited += r(c.exited);
+    s.tasks_failed += r(c.failed);
+    s.tasks_stolen += r(c.stolen);
+    s.steal_operations += r(c.steal_ops);
+    s.global_queue_takes += r(c.global_takes);
+    s.global_queue_spills += r(c.spills);
+    s.yields += r(c.yields);
+    s.parks += r(c.parks);
+    s.thread_parks += r(c.thread_parks);
+  }
+  s.tasks_spawned += foreign_spawned_.load(std::memory_order_relaxed);
+  s.stacks_reserved = default_pool_->slots_carved();
+  s.guarded_stacks = default_pool_->slots_guarded();
+  std::lock_guard<std::mutex> g(pools_mu_);
+  for (const auto& pool : other_pools_) {
+    s.stacks_reserved += pool->slots_carved();
+    s.guarded_stacks += pool->slots_guarded();
+  }
+  return s;
+}
+
+}  // namespace myriad::detail

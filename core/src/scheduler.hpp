@@ -1,0 +1,123 @@
+// The scheduler: Go's G-M-P design (see docs/ARCHITECTURE.md for the whole picture).
+//
+// Lock discipline: `mu_` (Go's sched.lock) guards the global run queue, the idle proc list and
+// the idle machine list. It is never held across a context switch or a futex sleep. The hot
+// paths — spawn and ready onto the local queue, yield, dispatch — take no lock.
+//
+// Wake-up protocol (why no wake-up is lost and no herd is woken):
+//  - Whoever makes work runnable (push to a local or the global queue) then executes a
+//    seq_cst fence and calls wake_idle_if_needed(): if a proc is idle and nobody is spinning,
+//    one sleeping machine is handed an idle proc and woken, marked spinning. At most one
+//    machine spins per wake, so there is no herd.
+//  - A machine that finds nothing registers itself idle *together with* its proc (under mu_),
+//    fences, and only then re-checks every queue. Either the producer saw the idle proc
+//    (and wakes someone) or the re-check sees the work: the two fences order the producer's
+//    push-then-read against the sleeper's publish-then-read (Dekker).
+//  - A spinning machine that finds work stops spinning and, if it was the last spinner, wakes
+//    another one, so a burst of work fans out one thread at a time (Go's resetspinning).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "proc.hpp"
+#include "stack_pool.hpp"
+#include "task_impl.hpp"
+
+namespace myriad::detail {
+
+class Scheduler {
+ public:
+  Scheduler(Runtime* owner, Config config);
+  ~Scheduler();
+
+  Runtime* runtime() const noexcept { return owner_; }
+  const Config& config() const noexcept { return config_; }
+  unsigned procs() const noexcept { return static_cast<unsigned>(procs_.size()); }
+  unsigned host_procs() const noexcept { return nhost_; }
+
+  Errc spawn(const ClosureOps* ops, void* closure, const SpawnOptions& opts,
+             const SourceSite& site, JoinState** join_out) noexcept;
+
+  // Makes a parked task runnable. From a task or host step of this runtime it goes to the
+  // caller's runnext; from anywhere else to the global queue.
+  void ready(Task* t) noexcept;
+
+  StepResult step(std::chrono::nanoseconds budget, const std::function<bool()>* done);
+  void shutdown();
+  Stats stats() const noexcept;
+
+  // --- used by the task side (task_switch.cpp) ---
+  void dispatch_loop(Machine* m, const std::chrono::steady_clock::time_point* deadline,
+                     const std::function<bool()>* done, StepResult* result);
+
+ private:
+  struct Budget;
+  void worker_main(Machine* m);
+  bool find_runnable(Machine* m, const Budget& budget, Task** out);
+  void execute(Machine* m, Task* t);
+  void after_switch(Machine* m, Task* t);
+  void free_task(Proc* p, Task* t) noexcept;
+
+  Task* alloc_task(Proc* p, std::size_t stack_size) noexcept;
+  StackPool* pool_for(std::size_t stack_size) noexcept;
+  uint64_t next_task_id(Proc* p) noexcept;
+
+  // Queues.
+  void runq_put(Proc* p, Task* t, bool next) noexcept;
+  bool spill_half(Proc* p, Task* t) noexcept;
+  void global_put(Task* t) noexcept;
+  void global_put_batch_locked(Task* head, Task* tail, uint32_t n) noexcept;
+  Task* global_get_locked(Proc* p, uint32_t max) noexcept;
+  Task* steal_work(Proc* p) noexcept;
+
+  // Idle procs and machines (mu_ held).
+  void proc_idle_put_locked(Proc* p) noexcept;
+  Proc* proc_idle_get_locked() noexcept;
+  void wake_idle_if_needed() noexcept;
+  void wake_one() noexcept;
+  void stop_spinning(Machine* m) noexcept;
+  bool any_queue_nonempty() const noexcept;
+  bool quiescent_locked() const noexcept;
+
+  Runtime* const owner_;
+  const Config config_;
+  unsigned nhost_ = 0;
+  std::vector<std::unique_ptr<Proc>> procs_;
+  std::vector<std::unique_ptr<Machine>> workers_;
+
+  // Stacks: the default size has per-proc caches; other sizes share a pool per size.
+  std::unique_ptr<StackPool> default_pool_;
+  mutable std::mutex pools_mu_;
+  std::vector<std::unique_ptr<StackPool>> other_pools_;
+
+  mutable std::mutex mu_;
+  Task* gq_head_ = nullptr;
+  Task* gq_tail_ = nullptr;
+  std::atomic<uint32_t> gq_size_{0};   // written under mu_, read anywhere as a hint
+  Proc* idle_procs_ = nullptr;
+  std::atomic<uint32_t> npidle_{0};
+  std::vector<Machine*> idle_machines_;
+  std::atomic<uint32_t> nmspinning_{0};
+  std::atomic<bool> closing_{false};   // shutdown began: no spawns from outside
+  std::atomic<bool> stopping_{false};  // drain finished: threads exit
+  bool shut_down_ = false;             // under shutdown_mu_
+  std::mutex shutdown_mu_;
+
+  std::atomic<uint64_t> next_id_block_{1};
+  std::atomic<uint64_t> foreign_spawned_{0};
+};
+
+// Parks the current task: `unlock(arg)` runs on the scheduler stack after the task is fully
+// switched out and marked waiting — so a waker that needs the lock it releases can never see
+// a task that is still running (Go's gopark). Must be called from a task.
+void park_current(WaitReason reason, void (*unlock)(void*), void* arg) noexcept;
+// The current task, or null.
+Task* current_task() noexcept;
+
+}  // namespace myriad::detail

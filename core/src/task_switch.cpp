@@ -1,0 +1,162 @@
+#include "task_switch.hpp"
+
+#include <ctime>
+#include <cstdio>
+#include <cstdlib>
+
+#include "scheduler.hpp"
+
+namespace myriad::detail {
+namespace {
+
+thread_local Machine* tls_machine = nullptr;
+
+int64_t coarse_now_ns() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// Task -> g0 of the machine running it. Returns (in the task) when some machine resumes it;
+// that machine is returned — never use a Machine* from before the switch afterwards.
+Machine* switch_to_scheduler(Task* t, Machine* m, SwitchAction action) noexcept {
+  m->action = action;
+  sanitizer_before_switch(t->san, m->g0_san, action == SwitchAction::exit);
+  transfer_t tr = jump_context(m->sched_ctx, nullptr);
+  auto* resumed = static_cast<Machine*>(tr.data);
+  resumed->sched_ctx = tr.fctx;
+  sanitizer_after_switch(t->san, &resumed->g0_san);
+  return resumed;
+}
+
+void report_failure(Task* t, std::exception_ptr ex) noexcept {
+  Scheduler* s = t->sched;
+  const Config& cfg = s->config();
+  TaskFailure f{t->id, t->parent_id, t->label, t->site, "unknown exception", ex};
+  try {
+    std::rethrow_exception(ex);
+  } catch (const std::exception& e) {
+    f.what = e.what();
+  } catch (...) {
+  }
+  if (cfg.on_task_exception != OnTaskException::silent) {
+    std::fprintf(stderr,
+                 "myriad: task %llu \"%s\" (spawned at %s:%u in %s, parent %llu) ended with an "
+                 "exception: %s\n",
+                 static_cast<unsigned long long>(f.task_id), f.label.c_str(), f.site.file,
+                 f.site.line, f.site.function, static_cast<unsigned long long>(f.parent_id),
+                 f.what.c_str());
+  }
+  if (cfg.on_task_failure) cfg.on_task_failure(f);
+  if (cfg.on_task_exception == OnTaskException::abort_process) std::abort();
+}
+
+// Runs the closure and settles the outcome. Kept out of task_entry so that every frame that
+// may hold a thread-local address is gone before the final switch.
+[[gnu::noinline]] void run_task_body(Task* t) noexcept {
+  uint32_t status = JoinState::ok;
+  std::exception_ptr ex;
+  try {
+    t->ops->invoke(t->closure);
+  } catch (...) {
+    ex = std::current_exception();
+    status = JoinState::failed;
+    if (Machine* m = current_machine(); m && m->p) ProcCounters::bump(m->p->counters.failed);
+    report_failure(t, ex);
+  }
+  t->ops->destroy(t->closure);
+  if (JoinState* js = t->join) {
+    t->join = nullptr;
+    complete_join(js, status, std::move(ex));
+  }
+}
+
+void task_entry(transfer_t tr) noexcept {
+  auto* m = static_cast<Machine*>(tr.data);
+  m->sched_ctx = tr.fctx;
+  Task* t = m->curg;
+  sanitizer_after_switch(t->san, &m->g0_san);
+  run_task_body(t);
+  switch_to_scheduler(t, current_machine(), SwitchAction::exit);
+  __builtin_unreachable();
+}
+
+}  // namespace
+
+[[gnu::noinline]] Machine* current_machine() noexcept { return tls_machine; }
+[[gnu::noinline]] void set_current_machine(Machine* m) noexcept { tls_machine = m; }
+
+Task* current_task() noexcept {
+  Machine* m = current_machine();
+  return m ? m->curg : nullptr;
+}
+
+void prepare_task_context(Task* t, char* stack_top) noexcept {
+  char* usable_bottom = t->stack_limit + kCanaryBytes;
+  t->ctx = make_context(stack_top, static_cast<std::size_t>(stack_top - usable_bottom), task_entry);
+#if MYRIAD_ASAN
+  t->san.fake_stack = nullptr;
+  t->san.bottom = t->stack_limit;
+  t->san.size = static_cast<std::size_t>(stack_top - t->stack_limit);
+#endif
+#if MYRIAD_TSAN
+  t->san.tsan_fiber = __tsan_create_fiber(0);
+#endif
+}
+
+void release_task_context([[maybe_unused]] Task* t) noexcept {
+#if MYRIAD_TSAN
+  if (t->san.tsan_fiber) {
+    __tsan_destroy_fiber(t->san.tsan_fiber);
+    t->san.tsan_fiber = nullptr;
+  }
+#endif
+}
+
+void init_g0_fiber([[maybe_unused]] Machine* m) noexcept {
+#if MYRIAD_TSAN
+  m->g0_san.tsan_fiber = __tsan_get_current_fiber();
+#endif
+}
+
+void resume_task(Machine* m, Task* t) noexcept {
+  sanitizer_before_switch(m->g0_san, t->san, false);
+  transfer_t tr = jump_context(t->ctx, m);
+  sanitizer_after_switch(m->g0_san, nullptr);
+  t->ctx = tr.fctx;
+}
+
+void park_current(WaitReason reason, void (*unlock)(void*), void* arg) noexcept {
+  Machine* m = current_machine();
+  Task* t = m->curg;
+  t->wait_reason = reason;
+  t->wait_since_ns = coarse_now_ns();
+  m->unlock = unlock;
+  m->unlock_arg = arg;
+  switch_to_scheduler(t, m, SwitchAction::park);
+  t->wait_reason = WaitReason::none;
+}
+
+void switch_current_to_global_queue() noexcept {
+  Machine* m = current_machine();
+  switch_to_scheduler(m->curg, m, SwitchAction::yield_global);
+}
+
+}  // namespace myriad::detail
+
+namespace myriad::this_task {
+
+bool in_task() noexcept { return detail::current_task() != nullptr; }
+
+uint64_t id() noexcept {
+  detail::Task* t = detail::current_task();
+  return t ? t->id : 0;
+}
+
+void yield() {
+  detail::Machine* m = detail::current_machine();
+  if (!m || !m->curg) throw Error(Errc::not_in_task, "myriad::this_task::yield outside a task");
+  detail::switch_to_scheduler(m->curg, m, detail::SwitchAction::yield);
+}
+
+}  // namespace myriad::this_task

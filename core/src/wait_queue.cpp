@@ -1,0 +1,83 @@
+#include "wait_queue.hpp"
+
+#include <sched.h>
+
+#include "scheduler.hpp"
+
+namespace myriad::detail {
+
+void lock(WaitList& l) noexcept {
+  for (int spins = 0;; ++spins) {
+    if (!l.locked.load(std::memory_order_relaxed) &&
+        !l.locked.exchange(true, std::memory_order_acquire))
+      return;
+    // Critical sections are a few pointer moves; if the holder was descheduled, give way.
+    if (spins < 64)
+      __builtin_ia32_pause();
+    else
+      sched_yield();
+  }
+}
+
+void unlock(WaitList& l) noexcept { l.locked.store(false, std::memory_order_release); }
+
+void push_back(WaitList& l, Waiter* w) noexcept {
+  w->next = nullptr;
+  if (l.tail)
+    l.tail->next = w;
+  else
+    l.head = w;
+  l.tail = w;
+}
+
+Waiter* pop_front(WaitList& l) noexcept {
+  Waiter* w = l.head;
+  if (w) {
+    l.head = w->next;
+    if (!l.head) l.tail = nullptr;
+  }
+  return w;
+}
+
+Waiter* pop_all(WaitList& l) noexcept {
+  Waiter* w = l.head;
+  l.head = l.tail = nullptr;
+  return w;
+}
+
+namespace {
+void unlock_list(void* l) { unlock(*static_cast<WaitList*>(l)); }
+}  // namespace
+
+void block_locked(WaitList& l, Waiter& w, WaitReason reason) noexcept {
+  if (Task* t = current_task()) {
+    w.task = t;
+    push_back(l, &w);
+    park_current(reason, unlock_list, &l);
+  } else {
+    ThreadParker parker;
+    w.thread = &parker;
+    push_back(l, &w);
+    unlock(l);
+    parker.wait();
+  }
+}
+
+void wake(Waiter* w) noexcept {
+  Task* t = w->task;
+  ThreadParker* p = w->thread;
+  if (t)
+    t->sched->ready(t);
+  else
+    p->notify();
+}
+
+void wake_all(Waiter* list) noexcept {
+  while (list) {
+    Waiter* next = list->next;  // read before waking: the waiter's frame may vanish after
+    wake(list);
+    list = next;
+  }
+}
+
+}  // namespace myriad::detail
