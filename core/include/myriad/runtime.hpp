@@ -58,7 +58,7 @@ struct Config {
   OnTaskException on_task_exception = OnTaskException::log_and_continue;
   // Called (on the failing task's thread, after the policy's log line) for every task that
   // ends with an exception. Must not throw.
-  std::function<void(const TaskFailure&)> on_task_failure;
+  std::function<void(const TaskFailure&)> on_task_failure = nullptr;
   // Print the tasks abandoned at destruction to stderr.
   bool report_abandoned = true;
 };
