@@ -279,8 +279,9 @@ Task* Scheduler::global_get_locked(Proc* p, uint32_t max) noexcept {
   uint32_t taken = 1;
   while (taken < n) {
     Task* t = gq_head_;
+    Task* next = t->next;  // read before publishing: once in the ring a thief may run t
     if (!p->runq.push_back(t)) break;  // ring full: leave the rest in the global queue
-    gq_head_ = t->next;
+    gq_head_ = next;
     ++taken;
   }
   if (!gq_head_) gq_tail_ = nullptr;
@@ -336,9 +337,15 @@ Proc* Scheduler::proc_idle_get_locked() noexcept {
 }
 
 void Scheduler::wake_idle_if_needed() noexcept {
-  // Orders the caller's queue push before the reads below (see the protocol in the header).
+  // Orders the caller's queue push before the read of npidle_ (see the protocol in the
+  // header). TSan does not model fences, so its builds use the equivalent RMW, which pairs
+  // with the RMW in proc_idle_put_locked.
+#if MYRIAD_TSAN
+  if (npidle_.fetch_add(0, std::memory_order_seq_cst) == 0) return;
+#else
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (npidle_.load(std::memory_order_relaxed) == 0) return;
+#endif
   if (nmspinning_.load(std::memory_order_relaxed) != 0) return;
   uint32_t zero = 0;
   if (!nmspinning_.compare_exchange_strong(zero, 1, std::memory_order_seq_cst)) return;
@@ -439,7 +446,9 @@ top:
     return false;
   }
 
-  // Nothing to do: give the proc back and register as idle, together, under the lock.
+  // Nothing to do: give the proc back and register as idle, together, under the lock. From
+  // the registration on, m->spinning and m->nextp belong to wakers (under mu_).
+  const bool was_spinning = m->spinning;
   {
     std::lock_guard<std::mutex> g(mu_);
     if (gq_size_.load(std::memory_order_relaxed) > 0) {
@@ -447,6 +456,7 @@ top:
     } else if (stopping_.load(std::memory_order_acquire)) {
       return false;
     } else {
+      m->spinning = false;
       proc_idle_put_locked(p);
       m->p = nullptr;
       idle_machines_.push_back(m);
@@ -454,18 +464,14 @@ top:
     }
   }
   if (t) {
-    if (m->spinning) stop_spinning(m);
+    if (was_spinning) stop_spinning(m);
     *out = t;
     return true;
   }
-  const bool was_spinning = m->spinning;
-  if (was_spinning) {
-    m->spinning = false;
-    nmspinning_.fetch_sub(1, std::memory_order_seq_cst);
-  }
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  // Re-check after publishing ourselves idle: work pushed before the publication is seen
-  // here; work pushed after it finds an idle proc and wakes someone.
+  if (was_spinning) nmspinning_.fetch_sub(1, std::memory_order_seq_cst);
+  // Re-check after publishing ourselves idle (the seq_cst RMW on npidle_ in
+  // proc_idle_put_locked orders it before these loads): work pushed before the publication is
+  // seen here; work pushed after it finds an idle proc and wakes someone.
   if (any_queue_nonempty()) {
     std::lock_guard<std::mutex> g(mu_);
     if (m->in_idle_list) {
@@ -525,7 +531,6 @@ void Scheduler::after_switch(Machine* m, Task* t) {
       break;
     case SwitchAction::exit:
       ProcCounters::bump(p->counters.exited);
-      release_task_context(t);
       free_task(p, t);
       break;
     case SwitchAction::none:
@@ -648,7 +653,6 @@ void Scheduler::shutdown() {
     JoinState* js = t->join;
     t->join = nullptr;
     t->state.store(TaskState::dead, std::memory_order_release);
-    release_task_context(t);
     if (js) complete_join(js, JoinState::abandoned, nullptr);
   }
   shut_down_ = true;

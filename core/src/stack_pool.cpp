@@ -68,6 +68,11 @@ StackPool::StackPool(std::size_t usable_size, GuardPages guard)
 }
 
 StackPool::~StackPool() {
+#if MYRIAD_TSAN
+  for (Slab& s : slabs_)
+    for (std::size_t i = 0; i < s.carved; ++i)
+      if (void* f = slot_task(s.base + i * slot_size_)->san.tsan_fiber) __tsan_destroy_fiber(f);
+#endif
   for (Slab& s : slabs_) {
     registry_remove(s.registry_index);
     guard_budget().fetch_add(static_cast<long>(s.guarded), std::memory_order_relaxed);

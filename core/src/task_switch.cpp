@@ -95,21 +95,17 @@ void prepare_task_context(Task* t, char* stack_top) noexcept {
   char* usable_bottom = t->stack_limit + kCanaryBytes;
   t->ctx = make_context(stack_top, static_cast<std::size_t>(stack_top - usable_bottom), task_entry);
 #if MYRIAD_ASAN
+  // A recycled slot still carries the poisoned redzones of its previous task's last frames
+  // (that task left through a context switch, not a return): clear them.
+  __asan_unpoison_memory_region(t->stack_limit, static_cast<std::size_t>(stack_top - t->stack_limit));
   t->san.fake_stack = nullptr;
   t->san.bottom = t->stack_limit;
   t->san.size = static_cast<std::size_t>(stack_top - t->stack_limit);
 #endif
 #if MYRIAD_TSAN
-  t->san.tsan_fiber = __tsan_create_fiber(0);
-#endif
-}
-
-void release_task_context([[maybe_unused]] Task* t) noexcept {
-#if MYRIAD_TSAN
-  if (t->san.tsan_fiber) {
-    __tsan_destroy_fiber(t->san.tsan_fiber);
-    t->san.tsan_fiber = nullptr;
-  }
+  // One TSan fiber per slot, kept while the slot is recycled (StackPool destroys it):
+  // creating and destroying a fiber per task costs TSan milliseconds.
+  if (!t->san.tsan_fiber) t->san.tsan_fiber = __tsan_create_fiber(0);
 #endif
 }
 

@@ -9,8 +9,6 @@ namespace myriad::detail {
 // Sets up t->ctx so that the first resume runs the task's closure on its own stack, whose
 // usable top is `stack_top` (16-byte aligned, below the closure).
 void prepare_task_context(Task* t, char* stack_top) noexcept;
-// Drops per-task sanitizer state once the task will never run again.
-void release_task_context(Task* t) noexcept;
 // Records the calling thread's own stack as g0 for the sanitizers.
 void init_g0_fiber(Machine* m) noexcept;
 // g0 -> task; returns when the task switches back (m->action says why).

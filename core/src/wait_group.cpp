@@ -1,40 +1,65 @@
 #include "myriad/wait_group.hpp"
 
+#include <sched.h>
+
+#include <cstdint>
+
 #include "wait_queue.hpp"
 
 namespace myriad {
+namespace {
+int32_t counter_of(uint64_t s) { return static_cast<int32_t>(s >> 32); }
+uint32_t waiters_of(uint64_t s) { return static_cast<uint32_t>(s); }
+}  // namespace
 
 Errc WaitGroup::try_add(int64_t delta) noexcept {
-  int64_t v = counter_.fetch_add(delta, std::memory_order_acq_rel) + delta;
-  if (v < 0) {
-    counter_.fetch_sub(delta, std::memory_order_acq_rel);
+  if (delta >= (int64_t{1} << 31) || delta <= -(int64_t{1} << 31)) return Errc::invalid_argument;
+  const uint64_t step = static_cast<uint64_t>(delta) << 32;
+  const uint64_t s = state_.fetch_add(step, std::memory_order_acq_rel) + step;
+  const int32_t counter = counter_of(s);
+  if (counter < 0) {
+    state_.fetch_sub(step, std::memory_order_acq_rel);
     return Errc::negative_counter;
   }
-  if (v == 0 && delta != 0) {
-    detail::lock(waiters_);
-    detail::Waiter* all = detail::pop_all(waiters_);
-    detail::unlock(waiters_);
-    detail::wake_all(all);
-  }
+  const uint32_t waiters = waiters_of(s);
+  if (counter > 0 || waiters == 0 || delta >= 0) return Errc::ok;
+
+  // This add() reached zero with `waiters` registered: release exactly those. Each of them
+  // enqueued itself under the list lock right after registering, so all are in the list.
+  detail::lock(waiters_);
+  detail::Waiter* all = detail::pop_all(waiters_);
+  detail::unlock(waiters_);
+  state_.fetch_sub(waiters, std::memory_order_acq_rel);  // the last touch of *this
+  detail::wake_all(all);
   return Errc::ok;
 }
 
 void WaitGroup::add(int64_t delta) {
-  if (Errc e = try_add(delta); e != Errc::ok)
-    throw Error(e, "myriad::WaitGroup: negative counter");
+  switch (try_add(delta)) {
+    case Errc::ok: return;
+    case Errc::negative_counter: throw Error(Errc::negative_counter, "myriad::WaitGroup: negative counter");
+    default: throw Error(Errc::invalid_argument, "myriad::WaitGroup: delta out of range");
+  }
 }
 
 void WaitGroup::wait() {
-  if (counter_.load(std::memory_order_acquire) == 0) return;
-  detail::lock(waiters_);
-  // Re-checked under the lock: a done() that reaches zero after this point takes the lock
-  // after us and finds our waiter.
-  if (counter_.load(std::memory_order_acquire) == 0) {
-    detail::unlock(waiters_);
-    return;
+  for (;;) {
+    uint64_t s = state_.load(std::memory_order_acquire);
+    if (counter_of(s) == 0) {
+      if (waiters_of(s) == 0) return;
+      sched_yield();  // a release is finishing (a few instructions): see the header
+      continue;
+    }
+    detail::lock(waiters_);
+    // Register while holding the lock, so a releaser that counted us finds us in the list.
+    if (!state_.compare_exchange_strong(s, s + 1, std::memory_order_acq_rel)) {
+      detail::unlock(waiters_);
+      continue;
+    }
+    detail::Waiter w;
+    detail::block_locked(waiters_, w, WaitReason::wait_group);
+    return;  // woken only after the releaser's last touch of *this
   }
-  detail::Waiter w;
-  detail::block_locked(waiters_, w, WaitReason::wait_group);
 }
 
 }  // namespace myriad

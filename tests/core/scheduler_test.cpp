@@ -4,7 +4,6 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -79,21 +78,21 @@ TEST(Scheduler, ReadiedTaskRunsNext) {
 
 TEST(Scheduler, StealsHappenWhenOneProcSpawnsEverything) {
   Runtime rt(Config{.procs = 2});
-  std::mutex mu;
-  std::set<std::thread::id> threads;
+  std::atomic<long> elsewhere{0};
+  std::thread::id spawner_thread;
   WaitGroup wg;
-  const int n = 20000;
+  const int n = static_cast<int>(test::scaled(20000));
   wg.add(n);
   rt.spawn_detached([&] {
+    spawner_thread = std::this_thread::get_id();
     for (int i = 0; i < n; ++i)
-      go([&, i] {
+      go([&] {
         auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(2);
         while (std::chrono::steady_clock::now() < until) {
         }
-        if (i % 100 == 0) {
-          std::lock_guard<std::mutex> g(mu);
-          threads.insert(std::this_thread::get_id());
-        }
+        // The spawner only yields when its queue is full, so tasks that ran on the other
+        // thread got there by stealing.
+        if (std::this_thread::get_id() != spawner_thread) elsewhere.fetch_add(1);
         wg.done();
       }).detach();
   });
@@ -101,7 +100,7 @@ TEST(Scheduler, StealsHappenWhenOneProcSpawnsEverything) {
   Stats s = rt.stats();
   EXPECT_GT(s.steal_operations, 0u);
   EXPECT_GT(s.tasks_stolen, 0u);
-  EXPECT_EQ(threads.size(), 2u);
+  EXPECT_GT(elsewhere.load(), 0);
 }
 
 TEST(Scheduler, SelfRespawningTaskCannotStarveTheGlobalQueue) {
@@ -144,7 +143,7 @@ TEST(Scheduler, SelfRespawningTaskCannotStarveTheLocalQueue) {
 TEST(Scheduler, OverflowSpillsToTheGlobalQueueAndEverythingRuns) {
   // A foreign-free burst: one task readies more tasks than the ring holds without yielding.
   Runtime rt(Config{.procs = 1});
-  const int n = 5000;
+  const int n = test::kTsan ? 1000 : 5000;
   std::atomic<int> ran{0};
   std::vector<WaitGroup> gates(1);
   WaitGroup& gate = gates[0];

@@ -27,7 +27,9 @@ namespace {
 TEST(Stacks, PerSpawnStackSizeAllowsDeepRecursion) {
   Runtime rt(Config{.procs = 1});
   long r = 0;
-  rt.spawn([&] { r = burn_stack(900 * 1024); }, {.stack_size = 1024 * 1024}).join();
+  // 2 MiB of frames on a 4 MiB stack (room for the sanitizers' bigger frames); the default
+  // 64 KiB stack would overflow.
+  rt.spawn([&] { r = burn_stack(2 * 1024 * 1024); }, {.stack_size = 4 * 1024 * 1024}).join();
   EXPECT_NE(r, -1);
   EXPECT_GE(rt.stats().stacks_reserved, 1u);
 }
@@ -35,10 +37,10 @@ TEST(Stacks, PerSpawnStackSizeAllowsDeepRecursion) {
 TEST(Stacks, RuntimeStackSizeIsUsed) {
   Config cfg;
   cfg.procs = 1;
-  cfg.stack_size = 512 * 1024;
+  cfg.stack_size = 2 * 1024 * 1024;
   Runtime rt(cfg);
   long r = 0;
-  rt.spawn([&] { r = burn_stack(400 * 1024); }).join();
+  rt.spawn([&] { r = burn_stack(1024 * 1024); }).join();
   EXPECT_NE(r, -1);
 }
 
@@ -85,7 +87,7 @@ TEST(StacksDeathTest, OverflowWithoutGuardPagesHitsTheCanary) {
 }
 
 TEST(Stacks, MillionParkedTasks) {
-  const long n = test::scaled(1'000'000);
+  const long n = test::kTsan ? test::kTsanLiveTasks : test::scaled(1'000'000);
   Runtime rt(Config{.procs = 2});
   WaitGroup gate, exited;
   gate.add(1);

@@ -70,3 +70,26 @@ TEST(WaitGroup, TasksWaitForForeignThreadsAndTheGroupIsReusable) {
     ASSERT_EQ(woke.load(), 10);
   }
 }
+
+TEST(WaitGroup, DestroyingRightAfterWaitReturnsIsSafe) {
+  // Regression test (found by TSan): the done() that releases the waiters used to touch the
+  // group after a late waiter could already have returned and destroyed it.
+  Runtime rt(Config{.procs = 2});
+  for (int round = 0; round < 2000; ++round) {
+    auto* wg = new WaitGroup();
+    wg->add(2);
+    WaitGroup* raw = wg;
+    rt.spawn_detached([raw] { raw->done(); });
+    std::thread helper([raw] { raw->wait(); });  // a second waiter, registered or late
+    rt.spawn_detached([raw] { raw->done(); });
+    wg->wait();
+    helper.join();
+    delete wg;  // both waiters returned: the releaser must be done with it
+  }
+}
+
+TEST(WaitGroup, OutOfRangeDeltaIsRejected) {
+  WaitGroup wg;
+  EXPECT_EQ(wg.try_add(int64_t{1} << 40), Errc::invalid_argument);
+  EXPECT_EQ(wg.count(), 0);
+}
