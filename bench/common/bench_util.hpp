@@ -3,7 +3,6 @@
 // program stays a single translation unit.
 #pragma once
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -76,11 +75,19 @@ inline double ns_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::nano>(b - a).count();
 }
 
-// Peak resident set of the whole process so far (ru_maxrss is in KiB on Linux).
+// Peak resident set of this program, in MiB: VmHWM from /proc/self/status. Not getrusage's
+// ru_maxrss: Linux carries that across exec, so a program started by a bigger parent (the
+// Python of bench/compare) reports at least the parent's size. VmHWM belongs to the address
+// space, which exec replaces.
 inline double peak_rss_mib() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return double(ru.ru_maxrss) / 1024.0;
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  unsigned long long kib = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmHWM: %llu kB", &kib) == 1) break;
+  std::fclose(f);
+  return double(kib) / 1024.0;
 }
 
 // Current resident set in bytes, from /proc/self/statm (second field, in pages). Used for the

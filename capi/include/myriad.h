@@ -103,8 +103,10 @@ MYRIAD_API const char* myriad_strerror(int status);
 MYRIAD_API void myriad_config_init(myriad_config* config);
 /* config may be NULL for the defaults. */
 MYRIAD_API myriad_status myriad_runtime_create(const myriad_config* config, myriad_runtime* out);
-/* Drains runnable tasks, stops the threads, abandons still-parked tasks (see README). Must
- * not be called from one of the runtime's own tasks (MYRIAD_EDEADLOCK). */
+/* Drains runnable tasks (they may still spawn through this handle while it drains), stops the
+ * threads, abandons still-parked tasks (see README), then invalidates the handle. Must not be
+ * called from one of the runtime's own tasks (MYRIAD_EDEADLOCK); from a task of another
+ * runtime it blocks that task's thread for the drain. */
 MYRIAD_API myriad_status myriad_runtime_destroy(myriad_runtime rt);
 MYRIAD_API myriad_status myriad_runtime_procs(myriad_runtime rt, uint32_t* procs_out);
 MYRIAD_API myriad_status myriad_runtime_stats(myriad_runtime rt, myriad_stats* out);
@@ -114,7 +116,9 @@ MYRIAD_API myriad_status myriad_runtime_stats(myriad_runtime rt, myriad_stats* o
 MYRIAD_API myriad_status myriad_spawn(myriad_runtime rt, myriad_task_fn fn, void* arg,
                                       const myriad_spawn_options* options,
                                       myriad_task* handle_out);
-/* Waits for the task and releases the handle. *task_id_out (may be NULL) receives its id. */
+/* Waits for the task and releases the handle. From a task it parks; from any other thread it
+ * blocks that thread. MYRIAD_ETASKFAILED: the task threw; MYRIAD_EABANDONED: its runtime was
+ * destroyed while it was parked; MYRIAD_EDEADLOCK: a task joining itself (handle kept). */
 MYRIAD_API myriad_status myriad_join(myriad_task handle);
 MYRIAD_API myriad_status myriad_detach(myriad_task handle);
 MYRIAD_API myriad_status myriad_task_handle_id(myriad_task handle, uint64_t* id_out);
@@ -131,6 +135,8 @@ MYRIAD_API myriad_status myriad_step(myriad_runtime rt, uint64_t budget_ns, int*
 
 MYRIAD_API myriad_status myriad_wait_group_create(myriad_wait_group* out);
 MYRIAD_API myriad_status myriad_wait_group_destroy(myriad_wait_group wg);
+/* delta must satisfy |delta| < 2^31 (MYRIAD_EINVAL otherwise); an add that would take the
+ * counter below zero is refused with MYRIAD_ENEGATIVE and changes nothing. */
 MYRIAD_API myriad_status myriad_wait_group_add(myriad_wait_group wg, int64_t delta);
 MYRIAD_API myriad_status myriad_wait_group_done(myriad_wait_group wg);
 MYRIAD_API myriad_status myriad_wait_group_wait(myriad_wait_group wg);

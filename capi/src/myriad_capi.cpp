@@ -114,6 +114,13 @@ myriad_status myriad_runtime_destroy(myriad_runtime rt) {
   myriad::Runtime* r = runtimes().lookup(rt.bits);
   if (!r) return MYRIAD_EBADHANDLE;
   if (myriad::Runtime::current() == r) return MYRIAD_EDEADLOCK;
+  // Drain while the handle is still valid: tasks may keep spawning through it until nothing is
+  // runnable. Only then is the handle invalidated and the runtime freed.
+  myriad_status st = guarded([&] {
+    r->shutdown();
+    return MYRIAD_OK;
+  });
+  if (st != MYRIAD_OK) return st;
   r = runtimes().remove(rt.bits);
   if (!r) return MYRIAD_EBADHANDLE;
   delete r;

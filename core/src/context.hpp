@@ -4,10 +4,12 @@
 // the fiber wrapper adds ownership bookkeeping (a move-only handle per switch) we do not need
 // because the scheduler owns every task's context. docs/ARCHITECTURE.md has the measurement.
 //
-// Protocol (the only one the scheduler uses):
-//   scheduler -> task:  t = jump(task->ctx, m)  — the task receives the resuming M as data,
-//                                                 so it never reads a thread-local to find it;
-//   task -> scheduler:  t = jump(m->sched_ctx, nullptr) — returns when some M resumes it.
+// Protocol (the only one the scheduler uses; task_switch.cpp): every jump carries the machine
+// (M) as its data, so a resumed task never reads a thread-local to learn where it runs.
+//   g0 -> task:    jump(task->ctx, m)
+//   task -> g0:    jump(m->sched_ctx, m)       — when the proc's queue has nothing ready
+//   task -> task:  jump(next->ctx, m) with m->prev = the task being left; the resumed task
+//                  settles m->prev (queue/park/free) first thing, on its own stack.
 #pragma once
 
 #include <boost/context/detail/fcontext.hpp>

@@ -62,6 +62,7 @@ struct Machine {
   Scheduler* sched = nullptr;
   Proc* p = nullptr;
   Task* curg = nullptr;          // the task running on this thread, null on g0
+  Task* prev = nullptr;          // during a direct task-to-task switch: the task being left
   fcontext_t sched_ctx = nullptr;// g0's saved context while a task runs
   SanitizerFiber g0_san;
   bool spinning = false;         // looking for work with a proc and nothing to run

@@ -48,17 +48,18 @@ Runtime::Runtime(Config config)
     : sched_(std::make_unique<detail::Scheduler>(this, resolve(std::move(config)))) {}
 
 Runtime::~Runtime() {
-  try {
-    shutdown();
-  } catch (...) {
+  if (current() == this) {
     std::fprintf(stderr, "myriad: ~Runtime called from one of its own tasks; aborting\n");
     std::abort();
   }
+  sched_->shutdown();
 }
 
+// From a task of another runtime this is allowed: that task's thread simply blocks for the
+// drain, like any blocking call.
 void Runtime::shutdown() {
-  if (detail::current_task())
-    throw Error(Errc::would_deadlock, "myriad: a runtime cannot be shut down from a task");
+  if (current() == this)
+    throw Error(Errc::would_deadlock, "myriad: a runtime cannot be shut down from its own task");
   sched_->shutdown();
 }
 

@@ -412,11 +412,7 @@ top:
     std::lock_guard<std::mutex> g(mu_);
     t = global_get_locked(p, 1);
   }
-  if (!t) {
-    bool from_runnext = false;
-    t = p->runq.pop(p->runnext_streak < kMaxRunnextStreak, &from_runnext);
-    if (t) p->runnext_streak = from_runnext ? p->runnext_streak + 1 : 0;
-  }
+  if (!t) t = pop_local(p);
   if (!t && gq_size_.load(std::memory_order_relaxed) > 0) {
     std::lock_guard<std::mutex> g(mu_);
     t = global_get_locked(p, 0);
@@ -500,13 +496,29 @@ top:
   }
 }
 
+Task* Scheduler::pop_local(Proc* p) noexcept {
+  bool from_runnext = false;
+  Task* t = p->runq.pop(p->runnext_streak < kMaxRunnextStreak, &from_runnext);
+  if (t) p->runnext_streak = from_runnext ? p->runnext_streak + 1 : 0;
+  return t;
+}
+
+Task* Scheduler::pick_next_local(Machine* m) noexcept {
+  Proc* p = m->p;
+  if (p->schedtick % kGlobalQueueInterval == 0 && gq_size_.load(std::memory_order_relaxed) > 0)
+    return nullptr;
+  Task* t = pop_local(p);
+  if (t) ++p->schedtick;
+  return t;
+}
+
 void Scheduler::execute(Machine* m, Task* t) {
   ++m->p->schedtick;
   m->curg = t;
   t->state.store(TaskState::running, std::memory_order_relaxed);
-  resume_task(m, t);  // returns when the task yields, parks or exits
+  Task* back = resume_task(m, t);  // returns when a task (maybe another) switches to g0
   m->curg = nullptr;
-  after_switch(m, t);
+  after_switch(m, back);
 }
 
 void Scheduler::after_switch(Machine* m, Task* t) {

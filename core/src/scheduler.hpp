@@ -52,7 +52,17 @@ class Scheduler {
   void shutdown();
   Stats stats() const noexcept;
 
+  bool global_queue_nonempty() const noexcept {
+    return gq_size_.load(std::memory_order_relaxed) != 0;
+  }
+
   // --- used by the task side (task_switch.cpp) ---
+  // The next task of m's own proc (runnext, then the ring), if one can run now without g0's
+  // wider search; counts as a dispatch. Null when the global queue is due a look (fairness).
+  Task* pick_next_local(Machine* m) noexcept;
+  // Settles a task that just switched away (yield: requeue; park: mark waiting, unlock;
+  // exit: recycle). Runs on g0 or, after a direct switch, on the next task's stack.
+  void after_switch(Machine* m, Task* t);
   void dispatch_loop(Machine* m, const std::chrono::steady_clock::time_point* deadline,
                      const std::function<bool()>* done, StepResult* result);
 
@@ -61,7 +71,6 @@ class Scheduler {
   void worker_main(Machine* m);
   bool find_runnable(Machine* m, const Budget& budget, Task** out);
   void execute(Machine* m, Task* t);
-  void after_switch(Machine* m, Task* t);
   void free_task(Proc* p, Task* t) noexcept;
 
   Task* alloc_task(Proc* p, std::size_t stack_size) noexcept;
@@ -75,6 +84,7 @@ class Scheduler {
   void global_put_batch_locked(Task* head, Task* tail, uint32_t n) noexcept;
   Task* global_get_locked(Proc* p, uint32_t max) noexcept;
   Task* steal_work(Proc* p) noexcept;
+  Task* pop_local(Proc* p) noexcept;
 
   // Idle procs and machines (mu_ held).
   void proc_idle_put_locked(Proc* p) noexcept;

@@ -17,16 +17,44 @@ int64_t coarse_now_ns() noexcept {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-// Task -> g0 of the machine running it. Returns (in the task) when some machine resumes it;
-// that machine is returned — never use a Machine* from before the switch afterwards.
-Machine* switch_to_scheduler(Task* t, Machine* m, SwitchAction action) noexcept {
+// Called first thing whenever a task resumes, with what the jump that resumed it carried:
+// data = the resuming machine; fctx = the context that jumped. If the machine has a `prev`,
+// that was another task switching straight to this one: save its context and settle it
+// (queue, park-unlock or recycle) now that it is off its stack — the same guarantee g0 gives
+// (Go's mcall). Otherwise g0 resumed us and fctx is g0's context, kept for the next switch back.
+Machine* on_resume(Task* t, transfer_t tr) noexcept {
+  auto* m = static_cast<Machine*>(tr.data);
+  if (Task* prev = m->prev) {
+    sanitizer_after_switch(t->san, nullptr);
+    m->prev = nullptr;
+    prev->ctx = tr.fctx;
+    m->sched->after_switch(m, prev);
+  } else {
+    m->sched_ctx = tr.fctx;
+    sanitizer_after_switch(t->san, &m->g0_san);
+  }
+  return m;
+}
+
+// Leaves the current task `t` (running on `m`) for `action`. When the proc's own queue has a
+// task ready, switches straight to it (one jump); otherwise goes through g0, which can look
+// further (global queue, stealing) or put the thread to sleep. Returns, in the task, once some
+// machine resumes it; that machine is returned — never use a Machine* from before the switch.
+Machine* switch_away(Task* t, Machine* m, SwitchAction action) noexcept {
   m->action = action;
-  sanitizer_before_switch(t->san, m->g0_san, action == SwitchAction::exit);
-  transfer_t tr = jump_context(m->sched_ctx, nullptr);
-  auto* resumed = static_cast<Machine*>(tr.data);
-  resumed->sched_ctx = tr.fctx;
-  sanitizer_after_switch(t->san, &resumed->g0_san);
-  return resumed;
+  const bool dying = action == SwitchAction::exit;
+  transfer_t tr;
+  if (Task* next = m->is_host ? nullptr : m->sched->pick_next_local(m)) {
+    m->prev = t;
+    m->curg = next;
+    next->state.store(TaskState::running, std::memory_order_relaxed);
+    sanitizer_before_switch(t->san, next->san, dying);
+    tr = jump_context(next->ctx, m);
+  } else {
+    sanitizer_before_switch(t->san, m->g0_san, dying);
+    tr = jump_context(m->sched_ctx, m);
+  }
+  return on_resume(t, tr);
 }
 
 void report_failure(Task* t, std::exception_ptr ex) noexcept {
@@ -73,11 +101,10 @@ void report_failure(Task* t, std::exception_ptr ex) noexcept {
 
 void task_entry(transfer_t tr) noexcept {
   auto* m = static_cast<Machine*>(tr.data);
-  m->sched_ctx = tr.fctx;
   Task* t = m->curg;
-  sanitizer_after_switch(t->san, &m->g0_san);
+  on_resume(t, tr);
   run_task_body(t);
-  switch_to_scheduler(t, current_machine(), SwitchAction::exit);
+  switch_away(t, current_machine(), SwitchAction::exit);
   __builtin_unreachable();
 }
 
@@ -115,11 +142,15 @@ void init_g0_fiber([[maybe_unused]] Machine* m) noexcept {
 #endif
 }
 
-void resume_task(Machine* m, Task* t) noexcept {
+Task* resume_task(Machine* m, Task* t) noexcept {
   sanitizer_before_switch(m->g0_san, t->san, false);
   transfer_t tr = jump_context(t->ctx, m);
   sanitizer_after_switch(m->g0_san, nullptr);
-  t->ctx = tr.fctx;
+  // The task that came back is the machine's current one: after direct switches it need not
+  // be the one resumed above.
+  Task* back = m->curg;
+  back->ctx = tr.fctx;
+  return back;
 }
 
 void park_current(WaitReason reason, void (*unlock)(void*), void* arg) noexcept {
@@ -129,13 +160,13 @@ void park_current(WaitReason reason, void (*unlock)(void*), void* arg) noexcept 
   t->wait_since_ns = coarse_now_ns();
   m->unlock = unlock;
   m->unlock_arg = arg;
-  switch_to_scheduler(t, m, SwitchAction::park);
+  switch_away(t, m, SwitchAction::park);
   t->wait_reason = WaitReason::none;
 }
 
 void switch_current_to_global_queue() noexcept {
   Machine* m = current_machine();
-  switch_to_scheduler(m->curg, m, SwitchAction::yield_global);
+  switch_away(m->curg, m, SwitchAction::yield_global);
 }
 
 }  // namespace myriad::detail
@@ -152,7 +183,13 @@ uint64_t id() noexcept {
 void yield() {
   detail::Machine* m = detail::current_machine();
   if (!m || !m->curg) throw Error(Errc::not_in_task, "myriad::this_task::yield outside a task");
-  detail::switch_to_scheduler(m->curg, m, detail::SwitchAction::yield);
+  // Nothing else could run here: no switch (other procs' tasks have their own threads). A
+  // host-driven proc always goes to g0, which checks the host's budget.
+  if (!m->is_host && m->p->runq.empty() && !m->sched->global_queue_nonempty()) {
+    detail::ProcCounters::bump(m->p->counters.yields);
+    return;
+  }
+  detail::switch_away(m->curg, m, detail::SwitchAction::yield);
 }
 
 }  // namespace myriad::this_task

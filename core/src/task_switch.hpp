@@ -11,8 +11,9 @@ namespace myriad::detail {
 void prepare_task_context(Task* t, char* stack_top) noexcept;
 // Records the calling thread's own stack as g0 for the sanitizers.
 void init_g0_fiber(Machine* m) noexcept;
-// g0 -> task; returns when the task switches back (m->action says why).
-void resume_task(Machine* m, Task* t) noexcept;
+// g0 -> task; returns the task that switched back to g0 (m->action says why) — after direct
+// task-to-task switches, not necessarily `t`.
+Task* resume_task(Machine* m, Task* t) noexcept;
 // From a task: moves the current task to the back of the global queue and runs others.
 void switch_current_to_global_queue() noexcept;
 

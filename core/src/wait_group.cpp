@@ -15,12 +15,20 @@ uint32_t waiters_of(uint64_t s) { return static_cast<uint32_t>(s); }
 Errc WaitGroup::try_add(int64_t delta) noexcept {
   if (delta >= (int64_t{1} << 31) || delta <= -(int64_t{1} << 31)) return Errc::invalid_argument;
   const uint64_t step = static_cast<uint64_t>(delta) << 32;
-  const uint64_t s = state_.fetch_add(step, std::memory_order_acq_rel) + step;
-  const int32_t counter = counter_of(s);
-  if (counter < 0) {
-    state_.fetch_sub(step, std::memory_order_acq_rel);
-    return Errc::negative_counter;
+  uint64_t s;
+  if (delta >= 0) {
+    s = state_.fetch_add(step, std::memory_order_acq_rel) + step;
+  } else {
+    // A refused add must change nothing, not even for an instant (others would see a negative
+    // counter), so a decrement checks and writes in one CAS.
+    s = state_.load(std::memory_order_relaxed);
+    do {
+      if (counter_of(s) + delta < 0) return Errc::negative_counter;
+    } while (!state_.compare_exchange_weak(s, s + step, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed));
+    s += step;
   }
+  const int32_t counter = counter_of(s);
   const uint32_t waiters = waiters_of(s);
   if (counter > 0 || waiters == 0 || delta >= 0) return Errc::ok;
 

@@ -257,6 +257,7 @@ static void test_task_joins_task(void) {
 
 static _Atomic uint64_t g_self_handle;
 static myriad_status g_self_join_status;
+static atomic_int g_self_tried;
 
 static void join_self(void* arg) {
   (void)arg;
@@ -264,14 +265,19 @@ static void join_self(void* arg) {
   while ((bits = atomic_load(&g_self_handle)) == 0) myriad_yield();
   myriad_task self = {bits};
   g_self_join_status = myriad_join(self);
+  atomic_store(&g_self_tried, 1);
 }
 
 static void test_join_self(void) {
   atomic_store(&g_self_handle, 0);
+  atomic_store(&g_self_tried, 0);
   g_self_join_status = MYRIAD_OK;
   myriad_task h;
   CHECK_ST(myriad_spawn(g_rt, join_self, NULL, NULL, &h), MYRIAD_OK);
   atomic_store(&g_self_handle, h.bits);
+  /* Wait for the attempt before joining: our join would take the handle out of the table. */
+  while (!atomic_load(&g_self_tried)) {
+  }
   /* The refused self-join must leave the handle valid for the real joiner. */
   CHECK_ST(myriad_join(h), MYRIAD_OK);
   CHECK_ST(g_self_join_status, MYRIAD_EDEADLOCK);

@@ -1,6 +1,8 @@
 /* Foreign threads: several pthreads spawn into one runtime and join their tasks concurrently,
  * detached spawns are counted through a shared wait group, and handles are passed from the
  * thread that spawned them to another thread (and to tasks) that joins them. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, pthreads under -std=c11 */
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>

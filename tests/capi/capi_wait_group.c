@@ -17,7 +17,12 @@ static void test_counter_rules(void) {
   CHECK_ST(myriad_wait_group_wait(wg), MYRIAD_OK);
   CHECK_ST(myriad_wait_group_done(wg), MYRIAD_ENEGATIVE);
   CHECK_ST(myriad_wait_group_add(wg, -1), MYRIAD_ENEGATIVE);
-  CHECK_ST(myriad_wait_group_add(wg, INT64_MIN), MYRIAD_ENEGATIVE);
+  /* Deltas outside the 32-bit counter's range are refused outright (core: |delta| >= 2^31 is
+   * an invalid argument). */
+  CHECK_ST(myriad_wait_group_add(wg, INT64_MIN), MYRIAD_EINVAL);
+  CHECK_ST(myriad_wait_group_add(wg, INT64_MAX), MYRIAD_EINVAL);
+  CHECK_ST(myriad_wait_group_add(wg, (int64_t)1 << 31), MYRIAD_EINVAL);
+  CHECK_ST(myriad_wait_group_add(wg, -((int64_t)1 << 31)), MYRIAD_EINVAL);
   /* ...and the failed calls left it at zero: still waitable and destroyable, and a later
    * add(1)/done() pair works. */
   CHECK_ST(myriad_wait_group_wait(wg), MYRIAD_OK);

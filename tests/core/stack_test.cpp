@@ -74,11 +74,11 @@ TEST(StacksDeathTest, OverflowWithoutGuardPagesHitsTheCanary) {
         Runtime rt(cfg);
         rt.spawn(
               [] {
-                // Write just past the bottom of the usable stack, as an overflow by a few
-                // bytes would: into the canary, not yet into anything else.
+                // Write just below the usable stack, as an overflow by a few bytes would:
+                // into the top of the canary, not yet into anything else.
                 detail::Task* t = detail::current_task();
                 volatile char* limit = t->stack_limit;
-                limit[8] = 1;
+                limit[detail::kCanaryBytes - 1] = 1;
               },
               {.label = "scribbler"})
             .join();

@@ -72,6 +72,9 @@ class WaitGroup {
 class Pool {
  public:
   Pool(const Options& o, unsigned procs) : o_(o), procs_(o.algo == "rr" ? 1 : procs) {
+    // work_stealing with a single thread never returns from pick_next() once its queue is
+    // empty (it looks for a victim other than itself forever), so one proc means round_robin.
+    if (procs_ == 1) o_.algo = "rr";
     for (unsigned i = 1; i < procs_; ++i)
       helpers_.emplace_back([this] {
         install();

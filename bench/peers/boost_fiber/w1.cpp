@@ -2,15 +2,17 @@
 // that each do one atomic add and a WaitGroup done; timed from the first spawn to wait().
 //
 // Best configuration found on the 2-core machine (see bench/README.md): work_stealing on
-// `procs` threads, launch::post, 16 KiB malloc'ed fixedsize stacks (the fibers run a few
-// frames; malloc recycles the chunks, so peak RSS stays bounded by the backlog), idle threads
-// spin (suspend=false). Overridable through BENCH_FIBER_* (fiber_setup.hpp).
+// `procs` threads with sleeping idle threads (suspend=true; spinning ones cost ~2x here),
+// launch::dispatch and 16 KiB malloc'ed fixedsize stacks. dispatch switches to each new fiber
+// at once, so it finishes before the next spawn and malloc keeps recycling one stack; with
+// launch::post all n fibers exist before any runs (4-28 us/task, 5-9 GiB peak RSS).
+// Overridable through BENCH_FIBER_* (fiber_setup.hpp).
 #include "bench_util.hpp"
 #include "fiber_setup.hpp"
 
 int main(int argc, char** argv) {
   bench::Args a = bench::parse_args(argc, argv, 1'000'000);
-  auto opts = fiberbench::options("ws", boost::fibers::launch::post, 16 * 1024);
+  auto opts = fiberbench::options("ws", boost::fibers::launch::dispatch, 16 * 1024, true);
   std::atomic<uint64_t> sum{0};
   double ns = 0;
   unsigned threads = 0;

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -31,11 +30,21 @@ func emit(workload string, procs int, metric string, value float64, n int) {
 	fmt.Println(string(line))
 }
 
-// Peak RSS of the process so far; Linux reports ru_maxrss in KiB.
+// Peak RSS in MiB: VmHWM from /proc/self/status. Not syscall.Getrusage's Maxrss: Linux
+// carries that across exec, so a run started by a bigger parent (the Python of bench/compare)
+// reports at least the parent's size. VmHWM belongs to the address space, which exec replaces.
 func peakRSSMiB() float64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return float64(ru.Maxrss) / 1024
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kib, _ := strconv.ParseFloat(f[1], 64)
+			return kib / 1024
+		}
+	}
+	return 0
 }
 
 // Current RSS in bytes (second field of /proc/self/statm, in pages).
