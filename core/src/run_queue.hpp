@@ -32,9 +32,10 @@ class LocalRunQueue {
     return true;
   }
 
-  // Owner only: puts t in runnext and returns what it displaced (or null).
+  // Owner only: puts t in runnext and returns what it displaced (or null). seq_cst: the
+  // scheduler's wake-up protocol uses this exchange as its full barrier.
   Task* exchange_runnext(Task* t) noexcept {
-    return runnext_.exchange(t, std::memory_order_acq_rel);
+    return runnext_.exchange(t, std::memory_order_seq_cst);
   }
 
   // Owner only. `allow_runnext`: false to skip runnext (the fairness bound on runnext chains);

@@ -6,7 +6,8 @@
 //
 // Wake-up protocol (why no wake-up is lost and no herd is woken):
 //  - Whoever makes work runnable (push to a local or the global queue) then executes a
-//    seq_cst fence and calls wake_idle_if_needed(): if a proc is idle and nobody is spinning,
+//    full barrier (a seq_cst fence, or the seq_cst exchange of runnext that pushed it) and
+//    calls wake_idle_if_needed(): if a proc is idle and nobody is spinning,
 //    one sleeping machine is handed an idle proc and woken, marked spinning. At most one
 //    machine spins per wake, so there is no herd.
 //  - A machine that finds nothing registers itself idle *together with* its proc (under mu_),
@@ -89,7 +90,7 @@ class Scheduler {
   // Idle procs and machines (mu_ held).
   void proc_idle_put_locked(Proc* p) noexcept;
   Proc* proc_idle_get_locked() noexcept;
-  void wake_idle_if_needed() noexcept;
+  void wake_idle_if_needed(bool pushed_with_seq_cst_rmw = false) noexcept;
   void wake_one() noexcept;
   void stop_spinning(Machine* m) noexcept;
   bool any_queue_nonempty() const noexcept;

@@ -102,7 +102,7 @@ TEST(Park, ManyWaitersReleasedFromManyThreads) {
   Runtime rt(Config{.procs = 2});
   const int rounds = test::kSanitized ? 10 : 100;
   for (int r = 0; r < rounds; ++r) {
-    WaitGroup gate, parked_all, exited;
+    WaitGroup gate, exited;
     gate.add(4);
     const int waiters = 500;
     exited.add(waiters);

@@ -21,7 +21,6 @@
 #include <functional>
 #include <memory>
 #include <new>
-#include <source_location>
 #include <type_traits>
 #include <utility>
 
@@ -125,18 +124,18 @@ class Runtime {
   // (the substitute for the preemption Go would apply to a goroutine spawning in a loop).
   template <class F>
   JoinHandle spawn(F&& f, SpawnOptions opts = {},
-                   std::source_location loc = std::source_location::current()) {
+                   SourceSite site = SourceSite::current()) {
     detail::JoinState* js = nullptr;
     void* src = const_cast<void*>(static_cast<const void*>(std::addressof(f)));
-    throw_if(spawn_erased(detail::closure_ops<F>(), src, opts, SourceSite::from(loc), &js));
+    throw_if(spawn_erased(detail::closure_ops<F>(), src, opts, site, &js));
     return JoinHandle(js);
   }
   // Same, without a join handle (no allocation beyond the pooled stack slot).
   template <class F>
   void spawn_detached(F&& f, SpawnOptions opts = {},
-                      std::source_location loc = std::source_location::current()) {
+                      SourceSite site = SourceSite::current()) {
     void* src = const_cast<void*>(static_cast<const void*>(std::addressof(f)));
-    throw_if(spawn_erased(detail::closure_ops<F>(), src, opts, SourceSite::from(loc), nullptr));
+    throw_if(spawn_erased(detail::closure_ops<F>(), src, opts, site, nullptr));
   }
 
   // Lends the calling thread to the runtime: it drives one of the host procs until `budget` is
@@ -175,10 +174,10 @@ class Runtime {
 // Spawns onto the current task's runtime (Go's `go f()`); throws Error(not_in_task) outside one.
 template <class F>
 JoinHandle go(F&& f, SpawnOptions opts = {},
-              std::source_location loc = std::source_location::current()) {
+              SourceSite site = SourceSite::current()) {
   Runtime* rt = Runtime::current();
   if (!rt) throw Error(Errc::not_in_task);
-  return rt->spawn(std::forward<F>(f), opts, loc);
+  return rt->spawn(std::forward<F>(f), opts, site);
 }
 
 }  // namespace myriad

@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <source_location>
 #include <string>
 
 #include "myriad/errors.hpp"
@@ -17,14 +16,19 @@ struct JoinState;
 struct Task;
 }  // namespace detail
 
-// Where a task was spawned. The strings are static (from std::source_location or __FILE__).
+// Where a task was spawned. The strings are static (__FILE__, __func__ or the compiler's
+// builtins). As a defaulted argument, SourceSite::current() captures the caller's site — the
+// builtins behind it work in GCC and Clang alike (Clang 14 with libstdc++ 12 has no usable
+// std::source_location).
 struct SourceSite {
   const char* file = "";
   const char* function = "";
   uint32_t line = 0;
 
-  static SourceSite from(const std::source_location& loc) noexcept {
-    return SourceSite{loc.file_name(), loc.function_name(), loc.line()};
+  static constexpr SourceSite current(const char* file = __builtin_FILE(),
+                                      const char* function = __builtin_FUNCTION(),
+                                      uint32_t line = __builtin_LINE()) noexcept {
+    return SourceSite{file, function, line};
   }
 };
 
