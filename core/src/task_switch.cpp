@@ -40,11 +40,11 @@ Machine* on_resume(Task* t, transfer_t tr) noexcept {
 // task ready, switches straight to it (one jump); otherwise goes through g0, which can look
 // further (global queue, stealing) or put the thread to sleep. Returns, in the task, once some
 // machine resumes it; that machine is returned — never use a Machine* from before the switch.
-Machine* switch_away(Task* t, Machine* m, SwitchAction action) noexcept {
+Machine* switch_away(Task* t, Machine* m, SwitchAction action, Task* next) noexcept {
   m->action = action;
   const bool dying = action == SwitchAction::exit;
   transfer_t tr;
-  if (Task* next = m->is_host ? nullptr : m->sched->pick_next_local(m)) {
+  if (next) {
     m->prev = t;
     m->curg = next;
     next->state.store(TaskState::running, std::memory_order_relaxed);
@@ -55,6 +55,10 @@ Machine* switch_away(Task* t, Machine* m, SwitchAction action) noexcept {
     tr = jump_context(m->sched_ctx, m);
   }
   return on_resume(t, tr);
+}
+
+Machine* switch_away(Task* t, Machine* m, SwitchAction action) noexcept {
+  return switch_away(t, m, action, m->is_host ? nullptr : m->sched->pick_next_local(m));
 }
 
 void report_failure(Task* t, std::exception_ptr ex) noexcept {
@@ -183,13 +187,14 @@ uint64_t id() noexcept {
 void yield() {
   detail::Machine* m = detail::current_machine();
   if (!m || !m->curg) throw Error(Errc::not_in_task, "myriad::this_task::yield outside a task");
-  // Nothing else could run here: no switch (other procs' tasks have their own threads). A
-  // host-driven proc always goes to g0, which checks the host's budget.
-  if (!m->is_host && m->p->runq.empty() && !m->sched->global_queue_nonempty()) {
+  // A host-driven proc always goes through g0, which checks the host's budget.
+  detail::Task* next = m->is_host ? nullptr : m->sched->pick_next_local(m);
+  if (!next && !m->is_host && !m->sched->global_queue_nonempty()) {
+    // Nothing else can run on this proc: no switch (other procs have their own threads).
     detail::ProcCounters::bump(m->p->counters.yields);
     return;
   }
-  detail::switch_away(m->curg, m, detail::SwitchAction::yield);
+  detail::switch_away(m->curg, m, detail::SwitchAction::yield, next);
 }
 
 }  // namespace myriad::this_task
