@@ -36,7 +36,7 @@ typedef enum myriad_status {
   MYRIAD_EINVAL = 1,          /* null pointer, bad size field, bad enum value */
   MYRIAD_EBADHANDLE = 2,      /* never valid, destroyed, or already joined */
   MYRIAD_ECLOSED = 3,         /* the runtime is shutting down */
-  MYRIAD_ENOMEM = 4,          /* out of memory for a stack or a task */
+  MYRIAD_ENOMEM = 4,          /* out of memory for a stack, or past config.max_stacks */
   MYRIAD_ENOTINTASK = 5,      /* the call needs to run inside a task */
   MYRIAD_EBUSY = 6,           /* no host proc free for myriad_step, or step re-entered */
   MYRIAD_ENEGATIVE = 7,       /* wait group counter would go below zero */
@@ -69,6 +69,8 @@ typedef struct myriad_config {
   int32_t guard_pages;       /* myriad_guard_pages */
   int32_t on_exception;      /* myriad_on_exception */
   int32_t report_abandoned;  /* nonzero: list tasks abandoned at destroy on stderr */
+  uint64_t max_stacks;       /* at most this many live tasks (stack slots); 0 = unlimited.
+                                myriad_spawn past it returns MYRIAD_ENOMEM */
 } myriad_config;
 
 typedef struct myriad_spawn_options {

@@ -25,6 +25,18 @@ myriad::capi::HandleTable<myriad::WaitGroup>& wait_groups() {
   return *t;
 }
 
+// Hands a new object to its table; on failure (table full) the object is deleted.
+template <class T>
+myriad_status publish(myriad::capi::HandleTable<T>& table, T* object, uint64_t* bits_out) {
+  uint64_t h = table.insert(object);
+  if (!h) {
+    delete object;
+    return MYRIAD_ENOMEM;
+  }
+  *bits_out = h;
+  return MYRIAD_OK;
+}
+
 myriad_status to_status(Errc e) { return static_cast<myriad_status>(static_cast<int>(e)); }
 
 // Every entry point runs its body through this: no exception crosses the ABI.
@@ -55,7 +67,7 @@ uint64_t task_id_of(myriad::detail::JoinState* js) {
   return id;
 }
 
-constexpr size_t kConfigV1Size = offsetof(myriad_config, report_abandoned) + sizeof(int32_t);
+constexpr size_t kConfigV1Size = offsetof(myriad_config, max_stacks) + sizeof(uint64_t);
 constexpr size_t kSpawnOptionsV1Size =
     offsetof(myriad_spawn_options, function) + sizeof(const char*);
 
@@ -98,15 +110,9 @@ myriad_status myriad_runtime_create(const myriad_config* config, myriad_runtime*
       c.guard_pages = static_cast<myriad::GuardPages>(config->guard_pages);
       c.on_task_exception = static_cast<myriad::OnTaskException>(config->on_exception);
       c.report_abandoned = config->report_abandoned != 0;
+      c.max_stacks = static_cast<std::size_t>(config->max_stacks);
     }
-    auto* rt = new myriad::Runtime(std::move(c));
-    uint64_t h = runtimes().insert(rt);
-    if (!h) {
-      delete rt;
-      return MYRIAD_ENOMEM;
-    }
-    out->bits = h;
-    return MYRIAD_OK;
+    return publish(runtimes(), new myriad::Runtime(std::move(c)), &out->bits);
   });
 }
 
@@ -238,13 +244,7 @@ myriad_status myriad_wait_group_create(myriad_wait_group* out) {
   out->bits = 0;
   auto* wg = new (std::nothrow) myriad::WaitGroup();
   if (!wg) return MYRIAD_ENOMEM;
-  uint64_t h = wait_groups().insert(wg);
-  if (!h) {
-    delete wg;
-    return MYRIAD_ENOMEM;
-  }
-  out->bits = h;
-  return MYRIAD_OK;
+  return publish(wait_groups(), wg, &out->bits);
 }
 
 myriad_status myriad_wait_group_destroy(myriad_wait_group wg) {

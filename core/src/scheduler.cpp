@@ -45,7 +45,10 @@ struct Scheduler::Budget {
 Scheduler::Scheduler(Runtime* owner, Config config) : owner_(owner), config_(std::move(config)) {
   unsigned n = config_.procs;
   nhost_ = config_.host_procs;
-  default_pool_ = std::make_unique<StackPool>(config_.stack_size, config_.guard_pages);
+  slot_budget_.store(static_cast<int64_t>(config_.max_stacks), std::memory_order_relaxed);
+  cache_slots_ = config_.max_stacks == 0;
+  std::atomic<int64_t>* budget = config_.max_stacks ? &slot_budget_ : nullptr;
+  default_pool_ = std::make_unique<StackPool>(config_.stack_size, config_.guard_pages, budget);
   install_overflow_handler();
   procs_.reserve(n);
   for (unsigned i = 0; i < n; ++i) {
@@ -90,7 +93,8 @@ StackPool* Scheduler::pool_for(std::size_t stack_size) noexcept {
   for (auto& p : other_pools_)
     if (p->usable_size() == stack_size) return p.get();
   try {
-    other_pools_.push_back(std::make_unique<StackPool>(stack_size, config_.guard_pages));
+    other_pools_.push_back(std::make_unique<StackPool>(
+        stack_size, config_.guard_pages, config_.max_stacks ? &slot_budget_ : nullptr));
   } catch (...) {
     return nullptr;
   }
@@ -99,7 +103,7 @@ StackPool* Scheduler::pool_for(std::size_t stack_size) noexcept {
 
 Task* Scheduler::alloc_task(Proc* p, std::size_t stack_size) noexcept {
   Task* t = nullptr;
-  if (p && stack_size == default_pool_->usable_size()) {
+  if (p && cache_slots_ && stack_size == default_pool_->usable_size()) {
     if (!p->free_tasks) {
       p->nfree = static_cast<uint32_t>(default_pool_->take(kFreeCacheBatch, &p->free_tasks));
       if (p->nfree == 0) return nullptr;
@@ -116,7 +120,7 @@ Task* Scheduler::alloc_task(Proc* p, std::size_t stack_size) noexcept {
 
 void Scheduler::free_task(Proc* p, Task* t) noexcept {
   t->state.store(TaskState::free, std::memory_order_release);
-  if (p && t->pool == default_pool_.get()) {
+  if (p && cache_slots_ && t->pool == default_pool_.get()) {
     t->next = p->free_tasks;
     p->free_tasks = t;
     if (++p->nfree > kFreeCacheMax) {

@@ -103,6 +103,10 @@ class Scheduler {
   std::vector<std::unique_ptr<Machine>> workers_;
 
   // Stacks: the default size has per-proc caches; other sizes share a pool per size.
+  std::atomic<int64_t> slot_budget_{0};  // Config::max_stacks left to carve (if limited)
+  // Per-proc slot caches, off under Config::max_stacks: at the limit, a slot parked in one
+  // proc's cache would be unavailable to every other spawner.
+  bool cache_slots_ = true;
   std::unique_ptr<StackPool> default_pool_;
   mutable std::mutex pools_mu_;
   std::vector<std::unique_ptr<StackPool>> other_pools_;

@@ -59,8 +59,11 @@ void registry_remove(int i) {
 
 }  // namespace
 
-StackPool::StackPool(std::size_t usable_size, GuardPages guard)
-    : usable_(usable_size), slot_size_(usable_size + kPageSize), guard_(guard) {
+StackPool::StackPool(std::size_t usable_size, GuardPages guard, std::atomic<int64_t>* slot_budget)
+    : usable_(usable_size),
+      slot_size_(usable_size + kPageSize),
+      guard_(guard),
+      slot_budget_(slot_budget) {
   // Slabs of ~16 MiB: big enough that a million slots need a few thousand mappings, small
   // enough that a runtime which spawns ten tasks reserves little.
   slots_per_slab_ = (std::size_t{16} << 20) / slot_size_;
@@ -86,11 +89,18 @@ Task* StackPool::slot_task(char* slot_base) const noexcept {
 }
 
 Task* StackPool::carve_locked() noexcept {
+  if (slot_budget_ && slot_budget_->fetch_sub(1, std::memory_order_relaxed) <= 0) {
+    slot_budget_->fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
   if (slabs_.empty() || slabs_.back().carved == slabs_.back().slots) {
     std::size_t bytes = slots_per_slab_ * slot_size_;
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) return nullptr;
+    if (p == MAP_FAILED) {
+      if (slot_budget_) slot_budget_->fetch_add(1, std::memory_order_relaxed);
+      return nullptr;
+    }
     // A huge page would commit 2 MiB for a task that touched 4 KiB.
     madvise(p, bytes, MADV_NOHUGEPAGE);
     char* base = static_cast<char*>(p);

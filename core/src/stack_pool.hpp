@@ -15,6 +15,7 @@
 //   way): per-proc caches in Proc, a global free list here behind a mutex.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -33,7 +34,9 @@ inline constexpr std::size_t kMaxStackSize = std::size_t{1} << 30;
 class StackPool {
  public:
   // usable_size: bytes from the canary to the end of the slot (includes the Task).
-  StackPool(std::size_t usable_size, GuardPages guard);
+  // slot_budget: shared by a runtime's pools; each carved slot takes one, none left means no
+  // more slots (Config::max_stacks). Null: unlimited.
+  StackPool(std::size_t usable_size, GuardPages guard, std::atomic<int64_t>* slot_budget);
   ~StackPool();
   StackPool(const StackPool&) = delete;
   StackPool& operator=(const StackPool&) = delete;
@@ -75,6 +78,7 @@ class StackPool {
   const std::size_t usable_;
   const std::size_t slot_size_;
   const GuardPages guard_;
+  std::atomic<int64_t>* const slot_budget_;
   std::size_t slots_per_slab_;
 
   mutable std::mutex mu_;

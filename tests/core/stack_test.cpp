@@ -106,3 +106,39 @@ TEST(Stacks, MillionParkedTasks) {
   exited.wait();
   EXPECT_EQ(exited.count(), 0);
 }
+
+TEST(Stacks, SpawningPastMaxStacksIsAnErrorNotACrash) {
+  Config cfg;
+  cfg.procs = 1;
+  cfg.max_stacks = 100;
+  Runtime rt(cfg);
+  WaitGroup gate, parked;
+  gate.add(1);
+  long spawned = 0;
+  Errc refused = Errc::ok;
+  rt.spawn([&] {
+      for (int i = 0; i < 1000; ++i) {
+        try {
+          parked.add(1);
+          go([&] {
+            gate.wait();
+            parked.done();
+          }).detach();
+          ++spawned;
+        } catch (const Error& e) {
+          parked.done();
+          refused = e.code();
+          break;
+        }
+      }
+      gate.done();
+    }).join();
+  parked.wait();
+  EXPECT_EQ(refused, Errc::no_memory);
+  EXPECT_EQ(spawned, 99);  // the spawning task holds the 100th slot
+  EXPECT_EQ(rt.stats().stacks_reserved, 100u);
+  // Slots are recycled: the runtime keeps working at the limit.
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 10; ++i) rt.spawn([&] { ran.fetch_add(1); }).join();
+  EXPECT_EQ(ran.load(), 10);
+}

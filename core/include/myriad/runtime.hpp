@@ -53,6 +53,9 @@ struct Config {
   unsigned host_procs = 0;
   // Default stack size per task (the reserved size; only touched pages cost memory).
   std::size_t stack_size = 64 * 1024;
+  // At most this many stack slots (live tasks, since slots are recycled) for the runtime;
+  // spawn past it fails with Errc::no_memory. 0 = limited only by memory.
+  std::size_t max_stacks = 0;
   GuardPages guard_pages = GuardPages::automatic;
   OnTaskException on_task_exception = OnTaskException::log_and_continue;
   // Called (on the failing task's thread, after the policy's log line) for every task that
@@ -118,7 +121,8 @@ class Runtime {
 
   // Spawns f() as a new task. From a task of this runtime the new task goes to the spawner's
   // proc (runnext); from anywhere else to the global queue. Throws Error(closed) once shutdown
-  // began (except from this runtime's own tasks) and Error(no_memory) when out of stacks.
+  // began (except from this runtime's own tasks) and Error(no_memory) when out of stacks
+  // (memory, or Config::max_stacks).
   // Spawning from a task may yield: when the spawner's proc already has a full run queue
   // (256), the spawner moves to the back of the global queue so the queued tasks can run
   // (the substitute for the preemption Go would apply to a goroutine spawning in a loop).
