@@ -228,6 +228,26 @@ void Scheduler::ready(Task* t) noexcept {
   }
 }
 
+void Scheduler::ready_batch(Task* head, Task* tail, uint32_t n) noexcept {
+  Machine* m = current_machine();
+  if (m && m->sched == this && m->p) {
+    while (head) {
+      Task* next = head->next;
+      ready(head);
+      head = next;
+    }
+    return;
+  }
+  for (Task* t = head; t; t = t->next) t->state.store(TaskState::runnable, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    global_put_batch_locked(head, tail, n);
+  }
+  // One spinner is woken; each one that finds work wakes the next (stop_spinning), so the
+  // batch fans out over the idle procs.
+  wake_idle_if_needed();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Queues
 

@@ -48,6 +48,10 @@ class Scheduler {
   // Makes a parked task runnable. From a task or host step of this runtime it goes to the
   // caller's runnext; from anywhere else to the global queue.
   void ready(Task* t) noexcept;
+  // Makes a list of parked tasks (linked through Task::next) runnable at once: into the
+  // caller's proc as ready() would, or — from outside — into the global queue under one lock,
+  // waking idle procs for them.
+  void ready_batch(Task* head, Task* tail, uint32_t n) noexcept;
 
   StepResult step(std::chrono::nanoseconds budget, const std::function<bool()>* done);
   void shutdown();
