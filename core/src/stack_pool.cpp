@@ -134,13 +134,22 @@ std::size_t StackPool::take(std::size_t max, Task** list_out) noexcept {
   std::lock_guard<std::mutex> g(mu_);
   Task* head = nullptr;
   std::size_t n = 0;
-  while (n < max && free_) {
-    Task* t = free_;
-    free_ = t->next;
-    --nfree_;
-    t->next = head;
-    head = t;
-    ++n;
+  if (!free_batches_.empty()) {
+    FreeBatch& b = free_batches_.back();
+    if (b.count <= max) {  // the common case: a proc's cache takes a whole batch
+      head = b.head;
+      n = b.count;
+      free_batches_.pop_back();
+    } else {  // a few slots (a foreign spawn): split them off the front of the batch
+      head = b.head;
+      Task* last = head;
+      for (n = 1; n < max; ++n) last = last->next;
+      b.head = last->next;
+      b.count -= n;
+      last->next = nullptr;
+    }
+    *list_out = head;
+    return n;
   }
   while (n < max) {
     Task* t = carve_locked();
@@ -155,12 +164,18 @@ std::size_t StackPool::take(std::size_t max, Task** list_out) noexcept {
 
 void StackPool::give(Task* list, std::size_t count) noexcept {
   if (!list) return;
-  Task* tail = list;
-  while (tail->next) tail = tail->next;
   std::lock_guard<std::mutex> g(mu_);
-  tail->next = free_;
-  free_ = list;
-  nfree_ += count;
+  try {
+    free_batches_.push_back(FreeBatch{list, count});
+  } catch (...) {
+    // No memory for the bookkeeping: append to an existing batch instead (a walk, but no loss).
+    if (free_batches_.empty()) return;  // unreachable: a failed push_back on an empty vector
+    Task* tail = list;
+    while (tail->next) tail = tail->next;
+    tail->next = free_batches_.back().head;
+    free_batches_.back().head = list;
+    free_batches_.back().count += count;
+  }
 }
 
 uint64_t StackPool::slots_carved() const noexcept {

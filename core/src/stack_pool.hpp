@@ -83,8 +83,14 @@ class StackPool {
 
   mutable std::mutex mu_;
   std::vector<Slab> slabs_;
-  Task* free_ = nullptr;
-  std::size_t nfree_ = 0;
+  // Free slots, kept as the batches they were given back in (linked through Task::next):
+  // handing a whole batch to a proc's cache is O(1), where walking a list of slots would touch
+  // one cold page per slot while holding the lock.
+  struct FreeBatch {
+    Task* head;
+    std::size_t count;
+  };
+  std::vector<FreeBatch> free_batches_;
   uint64_t carved_ = 0;
   uint64_t guarded_ = 0;
 };
