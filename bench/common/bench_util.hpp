@@ -1,5 +1,5 @@
 // Shared by every C++ benchmark program (ours and the C++ peers): argument parsing, the JSON
-// output line of /work/shared/BENCH.md, clocks and memory readings. Header-only so each
+// output line of shared/BENCH.md, clocks and memory readings. Header-only so each
 // program stays a single translation unit.
 #pragma once
 

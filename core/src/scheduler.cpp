@@ -25,9 +25,6 @@ constexpr uint32_t kGlobalQueueInterval = 61;
 // that respawns itself forever from starving the local queue.
 constexpr uint32_t kMaxRunnextStreak = 61;
 constexpr uint32_t kStealPasses = 4;
-// Rounds of (pause x32, look everywhere) a spinning thread makes before going to sleep:
-// ~10-20 us here, against ~5-10 us (and a syscall on each side) for a futex sleep + wake.
-constexpr uint32_t kSpinRounds = 64;
 constexpr uint32_t kFreeCacheMax = 64;
 constexpr uint32_t kFreeCacheBatch = 32;
 constexpr uint64_t kIdBatch = 1024;
@@ -457,19 +454,6 @@ top:
         nmspinning_.fetch_add(1, std::memory_order_seq_cst);
       }
       t = steal_work(p);
-      // A spinner keeps looking for a few microseconds before it sleeps: a futex sleep and
-      // wake cost far more than that, and a producer that is between two spawns or readies
-      // (the common case when one task feeds the others) will have work again by then.
-      for (uint32_t round = 0; !t && !budget.host && round < kSpinRounds; ++round) {
-        for (int i = 0; i < 32; ++i) __builtin_ia32_pause();
-        if (stopping_.load(std::memory_order_relaxed)) break;
-        t = pop_local(p);
-        if (!t && gq_size_.load(std::memory_order_relaxed) > 0) {
-          std::lock_guard<std::mutex> g(mu_);
-          t = global_get_locked(p, 0);
-        }
-        if (!t) t = steal_work(p);
-      }
     }
   }
   if (t) {

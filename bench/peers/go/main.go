@@ -1,5 +1,5 @@
 // The Go peer of bench/compare: W1 (spawn-join), W5 (parked density) and W6 (yield), printing
-// the JSON lines of /work/shared/BENCH.md with impl "go". Standard library only.
+// the JSON lines of shared/BENCH.md with impl "go". Standard library only.
 //
 //	go build -o bench_go . && ./bench_go -workload W1 -procs 2 -n 1000000
 package main
