@@ -32,6 +32,12 @@ class LocalRunQueue {
     return true;
   }
 
+  // Owner only: whether push_back would succeed now (thieves only ever make more room).
+  bool has_room() const noexcept {
+    return tail_.load(std::memory_order_relaxed) - head_.load(std::memory_order_acquire) <
+           kCapacity;
+  }
+
   // Owner only: puts t in runnext and returns what it displaced (or null). seq_cst: the
   // scheduler's wake-up protocol uses this exchange as its full barrier.
   Task* exchange_runnext(Task* t) noexcept {

@@ -47,8 +47,8 @@ Scheduler::Scheduler(Runtime* owner, Config config) : owner_(owner), config_(std
   nhost_ = config_.host_procs;
   slot_budget_.store(static_cast<int64_t>(config_.max_stacks), std::memory_order_relaxed);
   cache_slots_ = config_.max_stacks == 0;
-  std::atomic<int64_t>* budget = config_.max_stacks ? &slot_budget_ : nullptr;
-  default_pool_ = std::make_unique<StackPool>(config_.stack_size, config_.guard_pages, budget);
+  default_pool_ =
+      std::make_unique<StackPool>(config_.stack_size, config_.guard_pages, slot_budget());
   install_overflow_handler();
   procs_.reserve(n);
   for (unsigned i = 0; i < n; ++i) {
@@ -93,8 +93,8 @@ StackPool* Scheduler::pool_for(std::size_t stack_size) noexcept {
   for (auto& p : other_pools_)
     if (p->usable_size() == stack_size) return p.get();
   try {
-    other_pools_.push_back(std::make_unique<StackPool>(
-        stack_size, config_.guard_pages, config_.max_stacks ? &slot_budget_ : nullptr));
+    other_pools_.push_back(
+        std::make_unique<StackPool>(stack_size, config_.guard_pages, slot_budget()));
   } catch (...) {
     return nullptr;
   }
@@ -228,20 +228,18 @@ void Scheduler::ready(Task* t) noexcept {
   }
 }
 
-void Scheduler::ready_batch(Task* head, Task* tail, uint32_t n) noexcept {
+void Scheduler::ready_batch(TaskList& tasks) noexcept {
+  for (Task* t = tasks.head; t; t = t->next)
+    t->state.store(TaskState::runnable, std::memory_order_release);
   Machine* m = current_machine();
   if (m && m->sched == this && m->p) {
-    while (head) {
-      Task* next = head->next;
-      ready(head);
-      head = next;
-    }
+    while (Task* t = tasks.pop_front()) runq_put(m->p, t, /*next=*/true);
+    wake_idle_if_needed(/*pushed_with_seq_cst_rmw=*/true);
     return;
   }
-  for (Task* t = head; t; t = t->next) t->state.store(TaskState::runnable, std::memory_order_release);
   {
     std::lock_guard<std::mutex> g(mu_);
-    global_put_batch_locked(head, tail, n);
+    global_put_batch_locked(tasks);
   }
   // One spinner is woken; each one that finds work wakes the next (stop_spinning), so the
   // batch fans out over the idle procs.
@@ -266,53 +264,43 @@ bool Scheduler::spill_half(Proc* p, Task* t) noexcept {
   Task* batch[LocalRunQueue::kCapacity / 2];
   uint32_t n = p->runq.grab_half_for_spill(batch);
   if (n == 0) return false;
-  for (uint32_t i = 0; i + 1 < n; ++i) batch[i]->next = batch[i + 1];
-  batch[n - 1]->next = t;
-  t->next = nullptr;
+  TaskList spilled;
+  for (uint32_t i = 0; i < n; ++i) spilled.push_back(batch[i]);
+  spilled.push_back(t);
   {
     std::lock_guard<std::mutex> g(mu_);
-    global_put_batch_locked(batch[0], t, n + 1);
+    global_put_batch_locked(spilled);
   }
   ProcCounters::bump(p->counters.spills);
   return true;
 }
 
 void Scheduler::global_put(Task* t) noexcept {
-  t->next = nullptr;
   std::lock_guard<std::mutex> g(mu_);
-  global_put_batch_locked(t, t, 1);
+  gq_.push_back(t);
+  gq_size_.store(gq_.size, std::memory_order_release);
 }
 
-void Scheduler::global_put_batch_locked(Task* head, Task* tail, uint32_t n) noexcept {
-  tail->next = nullptr;
-  if (gq_tail_)
-    gq_tail_->next = head;
-  else
-    gq_head_ = head;
-  gq_tail_ = tail;
-  gq_size_.store(gq_size_.load(std::memory_order_relaxed) + n, std::memory_order_release);
+void Scheduler::global_put_batch_locked(TaskList& tasks) noexcept {
+  gq_.splice_back(tasks);
+  gq_size_.store(gq_.size, std::memory_order_release);
 }
 
 Task* Scheduler::global_get_locked(Proc* p, uint32_t max) noexcept {
-  uint32_t size = gq_size_.load(std::memory_order_relaxed);
+  const uint32_t size = gq_.size;
   if (size == 0) return nullptr;
   uint32_t n = size / procs() + 1;
   n = std::min(n, size);
   if (max > 0) n = std::min(n, max);
   n = std::min(n, LocalRunQueue::kCapacity / 2);
-  Task* first = gq_head_;
-  gq_head_ = first->next;
+  Task* first = gq_.pop_front();
   uint32_t taken = 1;
-  while (taken < n) {
-    Task* t = gq_head_;
-    Task* next = t->next;  // read before publishing: once in the ring a thief may run t
-    if (!p->runq.push_back(t)) break;  // ring full: leave the rest in the global queue
-    gq_head_ = next;
+  // pop_front unlinks before push_back publishes: once in the ring a thief may run the task.
+  while (taken < n && p->runq.has_room()) {
+    p->runq.push_back(gq_.pop_front());
     ++taken;
   }
-  if (!gq_head_) gq_tail_ = nullptr;
-  first->next = nullptr;
-  gq_size_.store(size - taken, std::memory_order_release);
+  gq_size_.store(gq_.size, std::memory_order_release);
   ProcCounters::bump(p->counters.global_takes, taken);
   return first;
 }

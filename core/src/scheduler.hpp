@@ -51,7 +51,7 @@ class Scheduler {
   // Makes a list of parked tasks (linked through Task::next) runnable at once: into the
   // caller's proc as ready() would, or — from outside — into the global queue under one lock,
   // waking idle procs for them.
-  void ready_batch(Task* head, Task* tail, uint32_t n) noexcept;
+  void ready_batch(TaskList& tasks) noexcept;  // leaves `tasks` empty
 
   StepResult step(std::chrono::nanoseconds budget, const std::function<bool()>* done);
   void shutdown();
@@ -86,7 +86,7 @@ class Scheduler {
   void runq_put(Proc* p, Task* t, bool next) noexcept;
   bool spill_half(Proc* p, Task* t) noexcept;
   void global_put(Task* t) noexcept;
-  void global_put_batch_locked(Task* head, Task* tail, uint32_t n) noexcept;
+  void global_put_batch_locked(TaskList& tasks) noexcept;  // leaves `tasks` empty
   Task* global_get_locked(Proc* p, uint32_t max) noexcept;
   Task* steal_work(Proc* p) noexcept;
   Task* pop_local(Proc* p) noexcept;
@@ -111,14 +111,16 @@ class Scheduler {
   // Per-proc slot caches, off under Config::max_stacks: at the limit, a slot parked in one
   // proc's cache would be unavailable to every other spawner.
   bool cache_slots_ = true;
+  std::atomic<int64_t>* slot_budget() noexcept {
+    return config_.max_stacks ? &slot_budget_ : nullptr;
+  }
   std::unique_ptr<StackPool> default_pool_;
   mutable std::mutex pools_mu_;
   std::vector<std::unique_ptr<StackPool>> other_pools_;
 
   mutable std::mutex mu_;
-  Task* gq_head_ = nullptr;
-  Task* gq_tail_ = nullptr;
-  std::atomic<uint32_t> gq_size_{0};   // written under mu_, read anywhere as a hint
+  TaskList gq_;                        // the global run queue, under mu_
+  std::atomic<uint32_t> gq_size_{0};   // gq_.size, mirrored for lock-free "is it empty?" hints
   Proc* idle_procs_ = nullptr;
   std::atomic<uint32_t> npidle_{0};
   std::vector<Machine*> idle_machines_;

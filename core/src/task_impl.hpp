@@ -50,6 +50,45 @@ struct alignas(64) Task {
   SanitizerFiber san;
 };
 
+// A FIFO of tasks linked through Task::next: the global run queue, a spilled half of a local
+// queue, a batch of parked tasks being woken. Owned by whoever holds it (no locking inside).
+struct TaskList {
+  Task* head = nullptr;
+  Task* tail = nullptr;
+  uint32_t size = 0;
+
+  void push_back(Task* t) noexcept {
+    t->next = nullptr;
+    if (tail)
+      tail->next = t;
+    else
+      head = t;
+    tail = t;
+    ++size;
+  }
+  // Moves all of `other` to the back of this list.
+  void splice_back(TaskList& other) noexcept {
+    if (!other.head) return;
+    if (tail)
+      tail->next = other.head;
+    else
+      head = other.head;
+    tail = other.tail;
+    size += other.size;
+    other = TaskList{};
+  }
+  Task* pop_front() noexcept {
+    Task* t = head;
+    if (t) {
+      head = t->next;
+      if (!head) tail = nullptr;
+      t->next = nullptr;
+      --size;
+    }
+    return t;
+  }
+};
+
 // The zero canary: the lowest kCanaryBytes of every usable stack are never written by a
 // healthy task (it would have to run out of stack to reach them), so they stay zero — and cost
 // no memory, because an untouched page reads as the shared zero page. Checked at every switch.

@@ -75,25 +75,15 @@ void wake(Waiter* w) noexcept {
 void wake_all(Waiter* list) noexcept {
   // Parked tasks of one scheduler are readied as a batch (one global-queue lock for all of
   // them when the waker is not one of that scheduler's procs); threads are notified one by one.
-  Task* batch_head = nullptr;
-  Task* batch_tail = nullptr;
-  uint32_t batch_size = 0;
+  TaskList batch;
   auto flush = [&] {
-    if (batch_head) batch_head->sched->ready_batch(batch_head, batch_tail, batch_size);
-    batch_head = batch_tail = nullptr;
-    batch_size = 0;
+    if (batch.head) batch.head->sched->ready_batch(batch);
   };
   while (list) {
     Waiter* next = list->next;  // read before waking: the waiter's frame may vanish after
     if (Task* t = list->task) {
-      if (batch_head && batch_head->sched != t->sched) flush();
-      t->next = nullptr;
-      if (batch_tail)
-        batch_tail->next = t;
-      else
-        batch_head = t;
-      batch_tail = t;
-      ++batch_size;
+      if (batch.head && batch.head->sched != t->sched) flush();
+      batch.push_back(t);
     } else {
       list->thread->notify();
     }
