@@ -17,6 +17,13 @@ const char* strerror(Errc code) noexcept {
     case Errc::abandoned: return "task was parked when its runtime was destroyed";
     case Errc::wrong_runtime: return "handle belongs to another runtime";
     case Errc::would_deadlock: return "operation would deadlock";
+    case Errc::channel_closed: return "channel is closed";
+    case Errc::would_block: return "operation would block";
+    case Errc::timed_out: return "deadline passed";
+    case Errc::canceled: return "context canceled";
+    case Errc::deadlock: return "all tasks are asleep - deadlock";
+    case Errc::not_locked: return "unlock of an unlocked mutex";
+    case Errc::nil_channel: return "nil channel";
   }
   return "unknown status";
 }
@@ -38,6 +45,18 @@ const char* to_string(WaitReason r) noexcept {
     case WaitReason::join: return "join";
     case WaitReason::wait_group: return "wait group";
     case WaitReason::test_park: return "park";
+    case WaitReason::chan_send: return "chan send";
+    case WaitReason::chan_recv: return "chan receive";
+    case WaitReason::select: return "select";
+    case WaitReason::select_no_cases: return "select (no cases)";
+    case WaitReason::nil_chan: return "chan send (nil chan)";
+    case WaitReason::sleep: return "sleep";
+    case WaitReason::mutex: return "sync.Mutex.Lock";
+    case WaitReason::rw_read: return "sync.RWMutex.RLock";
+    case WaitReason::rw_write: return "sync.RWMutex.Lock";
+    case WaitReason::cond: return "sync.Cond.Wait";
+    case WaitReason::semaphore: return "semaphore acquire";
+    case WaitReason::once: return "sync.Once.Do";
   }
   return "?";
 }

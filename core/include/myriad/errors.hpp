@@ -22,6 +22,13 @@ enum class Errc : int {
   abandoned = 9,         // the joined task was still parked when its runtime was destroyed
   wrong_runtime = 10,    // the call needs a task or proc of a different runtime
   would_deadlock = 11,   // a task tried to join itself
+  channel_closed = 12,   // send on a closed channel, or close of a closed channel (Go panics)
+  would_block = 13,      // a try_ operation found nothing ready
+  timed_out = 14,        // a deadline passed before the operation could complete
+  canceled = 15,         // the operation's context was canceled
+  deadlock = 16,         // every task is parked and nothing can wake them (see Config::on_deadlock)
+  not_locked = 17,       // unlock of a Mutex/RWMutex that is not locked (Go: fatal error)
+  nil_channel = 18,      // close of a nil channel (Go panics); nil channels otherwise block forever
 };
 
 // Human-readable text for a code; never null. Also behind myriad_strerror.

@@ -47,6 +47,18 @@ enum class WaitReason : uint8_t {
   join = 1,
   wait_group = 2,
   test_park = 3,  // internal::park used directly (tests, future primitives)
+  chan_send = 4,
+  chan_recv = 5,
+  select = 6,
+  select_no_cases = 7,  // select with no cases (and no default): blocks forever
+  nil_chan = 8,         // send or receive on a nil channel: blocks forever
+  sleep = 9,
+  mutex = 10,
+  rw_read = 11,
+  rw_write = 12,
+  cond = 13,
+  semaphore = 14,
+  once = 15,            // waiting for another caller's Once::call to finish
 };
 
 const char* to_string(TaskState) noexcept;
