@@ -8,6 +8,7 @@
 #include <cstring>
 #include <thread>
 
+#include "registry.hpp"
 #include "stack_guard.hpp"
 #include "task_switch.hpp"
 #include "topology.hpp"
@@ -71,9 +72,22 @@ Scheduler::Scheduler(Runtime* owner, Config config) : owner_(owner), config_(std
     Machine* mp = m.get();
     mp->thread = std::thread([this, mp] { worker_main(mp); });
   }
+  register_scheduler(this);
 }
 
-Scheduler::~Scheduler() { shutdown(); }
+Scheduler::~Scheduler() {
+  shutdown();
+  unregister_scheduler(this);
+}
+
+void Scheduler::for_each_task(const std::function<void(Task*)>& fn) {
+  auto visit = [&](Task* t) {
+    if (t->state.load(std::memory_order_acquire) != TaskState::free) fn(t);
+  };
+  default_pool_->for_each_slot(visit);
+  std::lock_guard<std::mutex> g(pools_mu_);
+  for (auto& pool : other_pools_) pool->for_each_slot(visit);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Spawning and readying
@@ -655,14 +669,9 @@ void Scheduler::shutdown() {
 
   // Whatever is still parked can never run again.
   std::vector<Task*> parked;
-  auto collect = [&](Task* t) {
+  for_each_task([&](Task* t) {
     if (t->state.load(std::memory_order_acquire) == TaskState::waiting) parked.push_back(t);
-  };
-  default_pool_->for_each_slot(collect);
-  {
-    std::lock_guard<std::mutex> g(pools_mu_);
-    for (auto& pool : other_pools_) pool->for_each_slot(collect);
-  }
+  });
   if (!parked.empty() && config_.report_abandoned) {
     std::fprintf(stderr, "myriad: runtime destroyed with %zu parked task(s); abandoned:\n",
                  parked.size());

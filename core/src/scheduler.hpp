@@ -56,6 +56,9 @@ class Scheduler {
   StepResult step(std::chrono::nanoseconds budget, const std::function<bool()>* done);
   void shutdown();
   Stats stats() const noexcept;
+  // Calls fn for every slot that holds a task (state != free), parked or not. A racy walk:
+  // tasks may start or exit meanwhile, so fn reads what it needs through Task::state first.
+  void for_each_task(const std::function<void(Task*)>& fn);
 
   bool global_queue_nonempty() const noexcept {
     return gq_size_.load(std::memory_order_relaxed) != 0;

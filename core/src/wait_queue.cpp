@@ -63,6 +63,18 @@ void block_locked(WaitList& l, Waiter& w, WaitReason reason) noexcept {
   }
 }
 
+void block_with(Waiter& w, WaitReason reason, void (*unlock)(void*), void* arg) noexcept {
+  if (Task* t = current_task()) {
+    w.task = t;
+    park_current(reason, unlock, arg);
+  } else {
+    ThreadParker parker;
+    w.thread = &parker;
+    unlock(arg);
+    parker.wait();
+  }
+}
+
 void wake(Waiter* w) noexcept {
   Task* t = w->task;
   ThreadParker* p = w->thread;

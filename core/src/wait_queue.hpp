@@ -33,6 +33,11 @@ Waiter* pop_all(WaitList& l) noexcept;            // lock held; a list linked th
 
 // Lock held on entry, released before sleeping; returns once wake(&w) was called.
 void block_locked(WaitList& l, Waiter& w, WaitReason reason) noexcept;
+// The general form, for primitives that keep their own queues (channels, select, timers):
+// `w` is already enqueued where wakers find it only under a lock that unlock(arg) releases.
+// Fills in who is waiting, releases the lock (after the task is switched out, for a task) and
+// sleeps until wake(&w).
+void block_with(Waiter& w, WaitReason reason, void (*unlock)(void*), void* arg) noexcept;
 // Wakes one waiter already removed from its list. Does not touch *w after it returns...
 // nor, for a task waiter, after the task is made runnable.
 void wake(Waiter* w) noexcept;
