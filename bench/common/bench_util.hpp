@@ -12,6 +12,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace bench {
 
@@ -99,6 +100,31 @@ inline uint64_t current_rss_bytes() {
   if (std::fscanf(f, "%llu %llu", &size, &resident) != 2) resident = 0;
   std::fclose(f);
   return resident * uint64_t(sysconf(_SC_PAGESIZE));
+}
+
+// W2: n leaves must be a power of 10 (a 10-ary tree).
+inline bool is_power_of_10(uint64_t n) {
+  while (n > 1 && n % 10 == 0) n /= 10;
+  return n == 1;
+}
+
+// The requested sleep of W8's task i, 1..100 ms: splitmix64(i) % 100 + 1, the same sequence in
+// every impl (the Go peer's w8SleepMs).
+inline int64_t w8_sleep_ms(uint64_t i) {
+  uint64_t z = i + 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return int64_t(z % 100) + 1;
+}
+
+// Nearest-rank percentile (p in 0..100) of ascending values (the Go peer's percentile).
+inline int64_t percentile(const std::vector<int64_t>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  long k = long(double(sorted.size()) * p / 100 + 0.999999999) - 1;
+  if (k < 0) k = 0;
+  if (k >= long(sorted.size())) k = long(sorted.size()) - 1;
+  return sorted[size_t(k)];
 }
 
 }  // namespace bench
