@@ -1,8 +1,6 @@
 // Channel send, receive and close (Go's chan.go). The lock protocol and invariants are at
 // ChanCore in chan_impl.hpp; waiting goes through the runtime's one mechanism (block_with /
 // wake), so tasks park and foreign threads sleep on the same queues.
-#include <sched.h>
-
 #include <new>
 
 #include "chan_impl.hpp"
@@ -23,18 +21,6 @@ void unlock_nothing(void*) {}
 }
 
 }  // namespace
-
-void ChanLock::lock() noexcept {
-  for (int spins = 0;; ++spins) {
-    if (!locked.load(std::memory_order_relaxed) &&
-        !locked.exchange(true, std::memory_order_acquire))
-      return;
-    if (spins < 64)
-      __builtin_ia32_pause();
-    else
-      sched_yield();
-  }
-}
 
 uint32_t chan_fast_rand() noexcept {
   thread_local uint64_t state = 0;

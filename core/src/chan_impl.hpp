@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "myriad/chan.hpp"
+#include "spin_lock.hpp"
 #include "wait_queue.hpp"
 
 namespace myriad::detail {
@@ -84,15 +85,6 @@ struct ChanWaitQueue {
   bool empty() const noexcept { return head == nullptr; }
 };
 
-// The test-and-test-and-set lock of a channel. Critical sections are a few loads and stores
-// (never a park or a syscall), so spinning is right; a descheduled holder is waited out with
-// sched_yield after a bounded spin.
-struct ChanLock {
-  std::atomic<bool> locked{false};
-  void lock() noexcept;
-  void unlock() noexcept { locked.store(false, std::memory_order_release); }
-};
-
 // Invariants (all under `lock`):
 //  - qcount <= cap; the buffered values occupy slots recvx, recvx+1, ... (mod cap).
 //  - sendq is non-empty only if the buffer is full (for cap 0: always "full") and no receiver
@@ -102,7 +94,7 @@ struct ChanLock {
 // `closed` and `qcount` are atomics only so that len() and the lock-free fast paths may read
 // them without the lock; they are written under it.
 struct alignas(64) ChanCore {
-  ChanLock lock;
+  SpinLock lock;
   std::atomic<uint32_t> refs{1};
   std::atomic<bool> closed{false};
   std::atomic<std::size_t> qcount{0};

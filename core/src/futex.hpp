@@ -35,6 +35,18 @@ class ThreadParker {
       futex_wait(&state_, 0);
     }
   }
+  // Like wait(), but gives up at `deadline_ns` (CLOCK_MONOTONIC). True if notified.
+  bool wait_until(int64_t deadline_ns) noexcept {
+    for (;;) {
+      if (state_.exchange(0, std::memory_order_acquire) == 1) return true;
+      timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      int64_t left = deadline_ns - (static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec);
+      if (left <= 0) return state_.exchange(0, std::memory_order_acquire) == 1;
+      timespec rel{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
+      futex_wait(&state_, 0, &rel);
+    }
+  }
   void notify() noexcept {
     if (state_.exchange(1, std::memory_order_release) == 0) futex_wake(&state_);
   }

@@ -13,6 +13,7 @@
 #include "context.hpp"
 #include "futex.hpp"
 #include "run_queue.hpp"
+#include "timers.hpp"
 
 namespace myriad::detail {
 
@@ -21,6 +22,7 @@ namespace myriad::detail {
 struct ProcCounters {
   std::atomic<uint64_t> spawned{0}, exited{0}, failed{0}, stolen{0}, steal_ops{0};
   std::atomic<uint64_t> global_takes{0}, spills{0}, yields{0}, parks{0}, thread_parks{0};
+  std::atomic<uint64_t> timers_fired{0};
   static void bump(std::atomic<uint64_t>& c, uint64_t by = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
   }
@@ -44,6 +46,9 @@ struct alignas(64) Proc {
 
   uint64_t rng = 0;              // xorshift state for victim order. Owner only.
   Proc* idle_link = nullptr;     // Scheduler::idle_procs_, under the scheduler lock
+
+  // Timers armed by tasks running here (any thread may run the due ones; see timers.hpp).
+  TimerHeap timers;
 
   ProcCounters counters;
 

@@ -194,15 +194,8 @@ Errc Scheduler::spawn(const ClosureOps* ops, void* closure, const SpawnOptions& 
 
   t->sched = this;
   t->next = nullptr;
-  t->id = next_task_id(p);
-  t->parent_id = (m && m->curg) ? m->curg->id : 0;
-  t->site = site;
-  if (opts.label) {
-    std::strncpy(t->label, opts.label, kLabelCapacity - 1);
-    t->label[kLabelCapacity - 1] = '\0';
-  } else {
-    t->label[0] = '\0';
-  }
+  // Through set_identity only: the task dump may be copying this slot right now.
+  set_identity(t, next_task_id(p), (m && m->curg) ? m->curg->id : 0, site, opts.label);
   t->ops = ops;
   t->closure = reinterpret_cast<void*>(area);
   t->wait_reason = WaitReason::none;
@@ -438,6 +431,8 @@ top:
   }
   Proc* p = m->p;
   Task* t = nullptr;
+  // Due timers of this proc first: what they ready lands in our own queue.
+  if (p->timers.next_when.load(std::memory_order_relaxed) != kNever) run_timers(p, false);
   if (p->schedtick % kGlobalQueueInterval == 0 && gq_size_.load(std::memory_order_relaxed) > 0) {
     std::lock_guard<std::mutex> g(mu_);
     t = global_get_locked(p, 1);
@@ -447,6 +442,8 @@ top:
     std::lock_guard<std::mutex> g(mu_);
     t = global_get_locked(p, 0);
   }
+  // Overdue timers of other procs (their threads are busy or asleep) before stealing tasks.
+  if (!t && procs() > 1 && run_timers(p, true)) t = pop_local(p);
   if (!t && procs() > 1) {
     // Limit spinners to half the busy procs, so a mostly idle runtime does not burn CPUs.
     uint32_t busy = procs() - npidle_.load(std::memory_order_relaxed);
@@ -513,17 +510,106 @@ top:
       }
     }
   }
+  if (!sleep_idle(m)) return false;
+  goto top;  // `spinning` was set by whoever handed us the proc, which also counted it
+}
+
+bool Scheduler::sleep_idle(Machine* m) {
   for (;;) {
-    m->parker.wait();
+    // Become the timer watcher if timers are pending and nobody watches: sleep until the
+    // earliest one instead of indefinitely.
+    int64_t deadline = kNever;
+    Machine* none = nullptr;
+    if (any_timer_pending() &&
+        timer_watcher_.compare_exchange_strong(none, m, std::memory_order_seq_cst)) {
+      deadline = earliest_timer();  // read after publishing ourselves (see timer_armed)
+      timer_watch_until_.store(deadline, std::memory_order_seq_cst);
+      if (deadline == kNever) {
+        timer_watch_until_.store(kNever, std::memory_order_seq_cst);
+        timer_watcher_.store(nullptr, std::memory_order_seq_cst);
+      }
+    }
+    if (deadline == kNever) {
+      m->parker.wait();
+    } else {
+      m->parker.wait_until(deadline);
+      timer_watch_until_.store(kNever, std::memory_order_seq_cst);
+      timer_watcher_.store(nullptr, std::memory_order_seq_cst);
+    }
     std::lock_guard<std::mutex> g(mu_);
     if (m->nextp) {
       m->p = m->nextp;
       m->nextp = nullptr;
       ProcCounters::bump(m->p->counters.thread_parks);
-      goto top;  // `spinning` was set by the waker, which also counted it
+      return true;
     }
     if (stopping_.load(std::memory_order_acquire)) return false;
+    // Timers due (we watched them, or were woken to): take an idle proc and run them. With
+    // no idle proc every proc has a thread, which runs its own timers.
+    if (earliest_timer() <= monotonic_now_ns() && m->in_idle_list) {
+      if (Proc* np = proc_idle_get_locked()) {
+        idle_machines_.erase(std::find(idle_machines_.begin(), idle_machines_.end(), m));
+        m->in_idle_list = false;
+        m->p = np;
+        return true;
+      }
+    }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers
+
+TimerHeap& Scheduler::heap_for_new_timer() noexcept {
+  Machine* m = current_machine();
+  if (m && m->sched == this && m->p) return m->p->timers;
+  unsigned owned = procs() - nhost_;
+  unsigned i = timer_rr_.fetch_add(1, std::memory_order_relaxed);
+  return procs_[owned ? i % owned : i % procs()]->timers;
+}
+
+void Scheduler::timer_armed(int64_t when) noexcept {
+  // The heap's next_when was stored seq_cst; these seq_cst loads are ordered after it.
+  if (Machine* w = timer_watcher_.load(std::memory_order_seq_cst)) {
+    if (when < timer_watch_until_.load(std::memory_order_seq_cst)) w->parker.notify();
+    return;
+  }
+  // No watcher. A thread that is running a proc looks at timers whenever it schedules; idle
+  // threads sleep without a timeout, so wake one: it re-checks and becomes the watcher.
+  if (npidle_.load(std::memory_order_seq_cst) == 0) return;
+  std::lock_guard<std::mutex> g(mu_);
+  if (!idle_machines_.empty()) idle_machines_.back()->parker.notify();
+}
+
+bool Scheduler::any_timer_pending() const noexcept {
+  for (const auto& p : procs_)
+    if (p->timers.next_when.load(std::memory_order_seq_cst) != kNever) return true;
+  return false;
+}
+
+int64_t Scheduler::earliest_timer() const noexcept {
+  int64_t e = kNever;
+  for (const auto& p : procs_) e = std::min(e, p->timers.next_when.load(std::memory_order_seq_cst));
+  return e;
+}
+
+bool Scheduler::run_timers(Proc* p, bool all_procs) noexcept {
+  int64_t now = 0;
+  uint32_t fired = 0;
+  auto visit = [&](Proc* q) {
+    int64_t next = q->timers.next_when.load(std::memory_order_relaxed);
+    if (next == kNever) return;
+    if (now == 0) now = monotonic_now_ns();
+    if (next <= now) fired += run_due_timers(q->timers, now);
+  };
+  if (!all_procs) {
+    visit(p);
+  } else {
+    for (auto& q : procs_)
+      if (q.get() != p) visit(q.get());
+  }
+  if (fired) ProcCounters::bump(p->counters.timers_fired, fired);
+  return fired != 0;
 }
 
 Task* Scheduler::pop_local(Proc* p) noexcept {
@@ -537,6 +623,12 @@ Task* Scheduler::pick_next_local(Machine* m) noexcept {
   Proc* p = m->p;
   if (p->schedtick % kGlobalQueueInterval == 0 && gq_size_.load(std::memory_order_relaxed) > 0)
     return nullptr;
+  // Due timers send us through g0 (find_runnable runs them). They must not run here: the
+  // task being left may still hold the lock of a channel a timer sends on.
+  if ((p->schedtick & 15) == 0) {
+    int64_t next = p->timers.next_when.load(std::memory_order_relaxed);
+    if (next != kNever && next <= monotonic_now_ns()) return nullptr;
+  }
   Task* t = pop_local(p);
   if (t) ++p->schedtick;
   return t;
@@ -666,6 +758,8 @@ void Scheduler::shutdown() {
   }
   for (auto& w : workers_)
     if (w->thread.joinable()) w->thread.join();
+  // Timers pending now never fire (their tasks are abandoned below, like goroutines at exit).
+  for (auto& p : procs_) drop_all_timers(p->timers);
 
   // Whatever is still parked can never run again.
   std::vector<Task*> parked;
@@ -710,6 +804,7 @@ Stats Scheduler::stats() const noexcept {
     s.yields += r(c.yields);
     s.parks += r(c.parks);
     s.thread_parks += r(c.thread_parks);
+    s.timers_fired += r(c.timers_fired);
   }
   s.tasks_spawned += foreign_spawned_.load(std::memory_order_relaxed);
   s.stacks_reserved = default_pool_->slots_carved();

@@ -64,6 +64,17 @@ class Scheduler {
     return gq_size_.load(std::memory_order_relaxed) != 0;
   }
 
+  // --- timers (timers.hpp) ---
+  // The heap a new timer goes to: the calling thread's proc if it is one of ours, else one of
+  // the runtime-owned procs in turn.
+  TimerHeap& heap_for_new_timer() noexcept;
+  // Called after a timer due at `when` was armed: makes sure some thread will run it in time
+  // (the idle timer watcher is woken if it sleeps past `when`; with no watcher, an idle
+  // thread is woken to become one).
+  void timer_armed(int64_t when) noexcept;
+  // True if any proc's heap holds a timer.
+  bool any_timer_pending() const noexcept;
+
   // --- used by the task side (task_switch.cpp) ---
   // The next task of m's own proc (runnext, then the ring), if one can run now without g0's
   // wider search; counts as a dispatch. Null when the global queue is due a look (fairness).
@@ -101,6 +112,12 @@ class Scheduler {
   void wake_one() noexcept;
   void stop_spinning(Machine* m) noexcept;
   bool any_queue_nonempty() const noexcept;
+  // Runs the due timers of every proc's heap (p's own first). True if any fired.
+  bool run_timers(Proc* p, bool all_procs) noexcept;
+  int64_t earliest_timer() const noexcept;
+  // The idle loop of a runtime thread without a proc (see find_runnable). Returns false when
+  // the runtime stops; true once m holds a proc again.
+  bool sleep_idle(Machine* m);
   bool quiescent_locked() const noexcept;
 
   Runtime* const owner_;
@@ -132,6 +149,14 @@ class Scheduler {
   std::atomic<bool> stopping_{false};  // drain finished: threads exit
   bool shut_down_ = false;             // under shutdown_mu_
   std::mutex shutdown_mu_;
+
+  // The timer watcher: at most one idle thread sleeps with a timeout, until the earliest
+  // timer (`timer_watch_until_`); every other idle thread sleeps until woken. Dekker pairing:
+  // the watcher publishes itself, then reads the heaps; an arming thread writes its heap,
+  // then reads the watcher — one of the two sees the other.
+  std::atomic<Machine*> timer_watcher_{nullptr};
+  std::atomic<int64_t> timer_watch_until_{kNever};
+  std::atomic<uint32_t> timer_rr_{0};
 
   std::atomic<uint64_t> next_id_block_{1};
   std::atomic<uint64_t> foreign_spawned_{0};

@@ -16,7 +16,8 @@
 // straight from the sender (no buffer round trip); blocked senders and receivers are served
 // FIFO. A select picks uniformly at random among its ready cases.
 //
-// Chan<T> is a reference, like Go's chan: copies share one channel (reference-counted, the
+// Chan<T> is a reference, like Go's chan: operations are const (they act on the shared
+// channel, not on the handle), copies share one channel (reference-counted, the
 // last copy frees it; elements still buffered are destroyed then). T must be nothrow
 // move-constructible and move-assignable; empty types are zero-size elements.
 //
@@ -139,11 +140,11 @@ class Chan {
   friend bool operator==(const Chan& a, const Chan& b) noexcept { return a.core_ == b.core_; }
 
   // Blocks until a receiver takes v or the buffer has room. Throws Error(channel_closed).
-  void send(T v) {
+  void send(T v) const {
     if (Errc e = detail::chan_send(core_, std::addressof(v), true); e != Errc::ok) throw Error(e);
   }
   // Blocks until a value arrives (returned) or the channel is closed and drained (nullopt).
-  std::optional<T> recv() {
+  std::optional<T> recv() const {
     static_assert(std::is_default_constructible_v<T>,
                   "myriad::Chan<T>::recv() needs a default-constructible T; use recv_into");
     std::optional<T> out(std::in_place);
@@ -153,30 +154,38 @@ class Chan {
     return out;
   }
   // Go's `v, ok := <-c` into an existing variable; on !ok, `out` is left as it was.
-  bool recv_into(T& out) {
+  bool recv_into(T& out) const {
     bool ok = false;
     detail::chan_recv(core_, std::addressof(out), &ok, true);
     return ok;
   }
   // Non-blocking: ok (v was moved from), would_block (v untouched), or channel_closed.
-  Errc try_send(T& v) noexcept { return detail::chan_send(core_, std::addressof(v), false); }
+  Errc try_send(T& v) const noexcept { return detail::chan_send(core_, std::addressof(v), false); }
   // Non-blocking: ok (out holds a value), channel_closed (closed and drained), would_block.
-  Errc try_recv(T& out) noexcept {
+  Errc try_recv(T& out) const noexcept {
     bool ok = false;
     Errc e = detail::chan_recv(core_, std::addressof(out), &ok, false);
     if (e == Errc::ok && !ok) return Errc::channel_closed;
     return e;
   }
   // Throws Error(channel_closed) if already closed, Error(nil_channel) on a nil channel.
-  void close() {
+  void close() const {
     if (Errc e = detail::chan_close(core_); e != Errc::ok) throw Error(e);
   }
-  Errc try_close() noexcept { return detail::chan_close(core_); }
+  Errc try_close() const noexcept { return detail::chan_close(core_); }
 
   std::size_t size() const noexcept { return detail::chan_len(core_); }      // Go's len
   std::size_t capacity() const noexcept { return detail::chan_cap(core_); }  // Go's cap
 
   detail::ChanCore* core() const noexcept { return core_; }
+  // Wraps an existing channel whose elements are T's (takes a new reference). For the
+  // runtime's own layers (timers, the C ABI); `c` must have been made with elem_ops<T>().
+  static Chan from_core(detail::ChanCore* c) noexcept {
+    Chan ch;
+    ch.core_ = c;
+    if (c) detail::chan_retain(c);
+    return ch;
+  }
 
  private:
   detail::ChanCore* core_ = nullptr;

@@ -77,6 +77,7 @@ struct Stats {
   uint64_t yields = 0;
   uint64_t parks = 0;
   uint64_t thread_parks = 0;       // runtime threads that went to sleep on their futex
+  uint64_t timers_fired = 0;
   uint64_t stacks_reserved = 0;    // stack slots carved (each is reused many times)
   uint64_t guarded_stacks = 0;     // of those, with a guard page
 };

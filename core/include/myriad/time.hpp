@@ -35,12 +35,13 @@ struct ChanTimer;  // core/src/timers.hpp
 
 namespace this_task {
 // Parks the calling task until d has passed (a foreign thread sleeps as an OS thread).
-// d <= 0 returns at once (a task yields first, as Go's Sleep(0) does not, but harmlessly).
+// d <= 0 returns at once, as Go's time.Sleep does.
 void sleep_for(Duration d);
 void sleep_until(TimePoint t);
 }  // namespace this_task
 
 // Go's time.Timer: its channel receives the firing time once, when d has passed.
+// A Timer must not be reset after its runtime was destroyed (stop() is then a no-op).
 class Timer {
  public:
   explicit Timer(Duration d);
@@ -60,9 +61,17 @@ class Timer {
   bool reset(Duration d) noexcept;
 
  private:
-  friend Timer after_func(Duration, std::function<void()>);
-  friend Timer after_func(Runtime&, Duration, std::function<void()>);
   Timer() = default;
+ public:
+  // For the runtime's own layers: a Timer owning `t` (no channel: after_func).
+  static Timer adopt(detail::ChanTimer* t) noexcept {
+    Timer tm;
+    tm.t_ = t;
+    return tm;
+  }
+
+ private:
+  void init(Runtime* rt, Duration d);
   detail::ChanTimer* t_ = nullptr;
   Chan<TimePoint> ch_;
 };
@@ -85,6 +94,7 @@ class Ticker {
   void reset(Duration period);
 
  private:
+  void init(Runtime* rt, Duration period);
   detail::ChanTimer* t_ = nullptr;
   Chan<TimePoint> ch_;
 };
