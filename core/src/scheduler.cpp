@@ -227,7 +227,17 @@ void Scheduler::ready(Task* t) noexcept {
   t->state.store(TaskState::runnable, std::memory_order_release);
   Machine* m = current_machine();
   if (m && m->sched == this && m->p) {
-    runq_put(m->p, t, /*next=*/true);
+    // A task readied into an empty runnext slot wakes nobody (tokio's LIFO-slot rule): the
+    // waker usually blocks right after (a channel handoff, an unlock), and then this proc
+    // runs the readied task at once, warm in cache. Waking an idle thread for it would cost
+    // a futex wake on the critical path and, more often than not, a thread that finds the
+    // slot already taken — ping-pong across procs was 4x slower that way. Nothing is lost:
+    // a proc with a non-empty runnext never sleeps, and spinning thieves may still take it.
+    // A task displaced from runnext into the ring is real surplus work: that wakes as usual.
+    Task* displaced = m->p->runq.exchange_runnext(t);
+    if (!displaced) return;
+    while (!m->p->runq.push_back(displaced))
+      if (spill_half(m->p, displaced)) break;
     wake_idle_if_needed(/*pushed_with_seq_cst_rmw=*/true);
   } else {
     global_put(t);
