@@ -18,22 +18,44 @@ class StackPool;
 
 inline constexpr std::size_t kLabelCapacity = 64;
 
+// A field its owner writes with plain syntax while observers (the task dump) may read it at
+// any time: every access is a relaxed atomic one, which compiles to the same plain load or
+// store on x86 and ARM but makes the concurrent read defined (and TSan-clean).
+template <class T>
+class RelaxedField {
+ public:
+  constexpr RelaxedField(T v = T{}) noexcept : v_(v) {}
+  RelaxedField& operator=(T v) noexcept {
+    v_.store(v, std::memory_order_relaxed);
+    return *this;
+  }
+  operator T() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<T> v_;
+};
+
 // One task. It lives at the very top of its own stack slot (StackPool), so a parked task costs
 // the pages its stack touched and nothing else: no separate allocation, no kernel object.
 //
 // Ownership: whoever removed the task from a queue (or is running it) owns `next` and the
 // non-atomic fields. `state` is atomic because observers (task dump, shutdown scan) read it
 // without owning the task. A slot whose state is `free` holds no task.
+//
+// The task dump (task_dump.cpp) copies identity and wait fields of tasks it does not own while
+// they run, exit and are recycled, so those fields are only ever written atomically: the wait
+// fields are RelaxedFields, and the identity (id, parent_id, site, label) is written by
+// set_identity() alone, as a seqlock keyed by the id (see there). Owners read them plainly.
 struct alignas(64) Task {
   // --- scheduling ------------------------------------------------------------------------
   fcontext_t ctx = nullptr;     // saved context while not running
   Task* next = nullptr;         // intrusive link: global run queue, free lists
   Scheduler* sched = nullptr;
   std::atomic<TaskState> state{TaskState::free};
-  WaitReason wait_reason = WaitReason::none;
-  int64_t wait_since_ns = 0;    // CLOCK_MONOTONIC_COARSE, set when parking
+  RelaxedField<WaitReason> wait_reason = WaitReason::none;
+  RelaxedField<int64_t> wait_since_ns = 0;  // CLOCK_MONOTONIC_COARSE, set when parking
 
-  // --- identity (principle 7: observable by default) ---------------------------------------
+  // --- identity (principle 7: observable by default); written by set_identity() only --------
   uint64_t id = 0;
   uint64_t parent_id = 0;
   SourceSite site;
@@ -49,6 +71,31 @@ struct alignas(64) Task {
   char* stack_limit = nullptr;  // lowest usable byte; the zero canary starts here
   SanitizerFiber san;
 };
+
+// Writes a new task's identity into a slot that task_dump.cpp may be copying concurrently (the
+// slot's previous task may have been listed just before it exited). A seqlock whose sequence is
+// the id itself, unique per task: the id is zeroed first ("being written"), the release fence
+// orders that before the other stores, and the final release store of the id publishes them.
+// A reader that loaded id X (acquire), copied the fields and, after an acquire fence, loads X
+// again has a consistent copy: had it seen any store of a later task, it would load 0 or that
+// task's id. All stores are relaxed atomics (std::atomic_ref): on x86 plain moves.
+inline void set_identity(Task* t, uint64_t id, uint64_t parent_id, const SourceSite& site,
+                         const char* label) noexcept {
+  constexpr auto relaxed = std::memory_order_relaxed;
+  std::atomic_ref<uint64_t>(t->id).store(0, relaxed);
+#if !MYRIAD_TSAN  // TSan does not model fences (GCC warns); every access here is atomic anyway
+  std::atomic_thread_fence(std::memory_order_release);
+#endif
+  std::atomic_ref<uint64_t>(t->parent_id).store(parent_id, relaxed);
+  std::atomic_ref<const char*>(t->site.file).store(site.file, relaxed);
+  std::atomic_ref<const char*>(t->site.function).store(site.function, relaxed);
+  std::atomic_ref<uint32_t>(t->site.line).store(site.line, relaxed);
+  std::size_t n = 0;
+  for (; label && n < kLabelCapacity - 1 && label[n] != '\0'; ++n)
+    std::atomic_ref<char>(t->label[n]).store(label[n], relaxed);
+  std::atomic_ref<char>(t->label[n]).store('\0', relaxed);
+  std::atomic_ref<uint64_t>(t->id).store(id, std::memory_order_release);
+}
 
 // A FIFO of tasks linked through Task::next: the global run queue, a spilled half of a local
 // queue, a batch of parked tasks being woken. Owned by whoever holds it (no locking inside).
