@@ -627,7 +627,7 @@ TEST(ChanNil, SendAndReceiveBlockForever) {
     for (detail::Task* t : parked) {
       ASSERT_NE(t, nullptr);
       EXPECT_EQ(t->state.load(), TaskState::waiting);
-      EXPECT_EQ(t->wait_reason, WaitReason::nil_chan);
+      EXPECT_EQ(static_cast<WaitReason>(t->wait_reason), WaitReason::nil_chan);
     }
   }  // ~Runtime abandons the three parked tasks
   EXPECT_EQ(sender.try_join(), Errc::abandoned);

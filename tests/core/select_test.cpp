@@ -674,7 +674,7 @@ TEST(SelectBlocking, NoCasesOrOnlyNilCasesBlockForever) {
     EXPECT_FALSE(done[2]);
     ASSERT_NE(no_cases_task, nullptr);
     EXPECT_EQ(no_cases_task->state.load(), TaskState::waiting);
-    EXPECT_EQ(no_cases_task->wait_reason, WaitReason::select_no_cases);
+    EXPECT_EQ(static_cast<WaitReason>(no_cases_task->wait_reason), WaitReason::select_no_cases);
   }
   for (auto& j : h) EXPECT_EQ(j.try_join(), Errc::abandoned);
   EXPECT_EQ(worker.try_join(), Errc::ok);
