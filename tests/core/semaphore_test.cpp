@@ -5,6 +5,7 @@
 #include <atomic>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "myriad/runtime.hpp"
@@ -127,7 +128,9 @@ TEST(Semaphore, OneReleaseServesEveryHeadWaiterThatFits) {
     wg.add(4);
     s.acquire(6);
     const std::pair<char, int> requests[] = {{'a', 2}, {'b', 3}, {'c', 4}, {'d', 1}};
-    for (auto [name, n] : requests) {
+    for (const auto& request : requests) {
+      const char name = request.first;  // not a structured binding: Clang 14 cannot capture one
+      const int n = request.second;
       rt.spawn_detached([&, name, n] {
         s.acquire(n);
         order += name;
