@@ -12,12 +12,23 @@ void unlock_chan(void* c) { static_cast<ChanCore*>(c)->lock.unlock(); }
 void unlock_nothing(void*) {}
 
 // A nil channel: a blocking operation waits forever (Go), with no queue to be found in.
-[[noreturn]] void block_forever() noexcept {
+void block_forever() noexcept {
   Waiter w;
-  block_with(w, WaitReason::nil_chan, unlock_nothing, nullptr);
-  // Never woken: nothing holds a reference to `w`. Reached only if a runtime is destroyed
-  // with this task parked — and then the task is abandoned, never resumed.
-  __builtin_trap();
+  // Never woken: nothing holds a reference to `w`. A task stays parked until its runtime is
+  // destroyed (then it is abandoned, never resumed); a foreign thread returns only when the
+  // deadlock check flags it.
+  (void)block_with_or_deadlock(w, WaitReason::nil_chan, unlock_nothing, nullptr);
+}
+
+// A foreign thread flagged by the deadlock check: leaves the queue if no waker took it yet
+// (true: fail with Errc::deadlock), else waits for that waker (false: completed normally).
+bool withdraw(ChanCore* c, ChanWaitQueue& q, ChanWaiter& me, Waiter& w) noexcept {
+  c->lock.lock();
+  const bool still_queued = me.queued;
+  if (still_queued) q.remove(&me);
+  c->lock.unlock();
+  if (!still_queued) w.parker.wait_notified();
+  return still_queued;
 }
 
 }  // namespace
@@ -82,6 +93,7 @@ Errc chan_send(ChanCore* c, void* elem, bool block) noexcept {
   if (!c) {
     if (!block) return Errc::would_block;
     block_forever();
+    return Errc::deadlock;
   }
   // Lock-free fast path of a failing non-blocking send on a buffered channel (Go's
   // chansend): full, then still open. A full buffer means no receiver waits (invariant at
@@ -118,7 +130,8 @@ Errc chan_send(ChanCore* c, void* elem, bool block) noexcept {
   me.elem = elem;
   me.is_send = true;
   c->sendq.push_back(&me);
-  block_with(w, WaitReason::chan_send, unlock_chan, c);
+  if (!block_with_or_deadlock(w, WaitReason::chan_send, unlock_chan, c) && withdraw(c, c->sendq, me, w))
+    return Errc::deadlock;
   return me.success ? Errc::ok : Errc::channel_closed;
 }
 
@@ -129,6 +142,7 @@ Errc chan_recv(ChanCore* c, void* elem, bool* ok_out, bool block) noexcept {
   if (!c) {
     if (!block) return Errc::would_block;
     block_forever();
+    return Errc::deadlock;
   }
   // Fast path of a failing non-blocking receive on a buffered channel: empty, then still
   // open (the same argument as in chan_send; an empty buffer means no sender waits).
@@ -163,7 +177,8 @@ Errc chan_recv(ChanCore* c, void* elem, bool* ok_out, bool block) noexcept {
   me.w = &w;
   me.elem = elem;
   c->recvq.push_back(&me);
-  block_with(w, WaitReason::chan_recv, unlock_chan, c);
+  if (!block_with_or_deadlock(w, WaitReason::chan_recv, unlock_chan, c) && withdraw(c, c->recvq, me, w))
+    return Errc::deadlock;
   ok = me.success;
   return Errc::ok;
 }

@@ -48,8 +48,50 @@ class ThreadParker {
     }
   }
   void notify() noexcept {
-    if (state_.exchange(1, std::memory_order_release) == 0) futex_wake(&state_);
+    if (state_.exchange(1, std::memory_order_release) != 1) futex_wake(&state_);
   }
+
+  // --- one-shot use by a foreign thread blocked in a primitive (wait_queue.cpp) ---
+  // States: 0 waiting, 1 notified, 2 flagged by the deadlock check (deadlock.cpp), which
+  // never overrides a notification. A flagged waiter withdraws from its primitive's queue —
+  // or, if a waker dequeued it first, waits for that waker's notify with wait_notified().
+  // True when notified, false when flagged.
+  bool wait_once() noexcept {
+    for (;;) {
+      uint32_t s = state_.load(std::memory_order_acquire);
+      if (s == 1) return true;
+      if (s == 2) return false;
+      futex_wait(&state_, 0);
+    }
+  }
+  // wait_once with a deadline (CLOCK_MONOTONIC ns): 1 notified, 2 flagged, 0 timed out.
+  uint32_t wait_once_until(int64_t deadline_ns) noexcept {
+    for (;;) {
+      uint32_t s = state_.load(std::memory_order_acquire);
+      if (s != 0) return s;
+      timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      int64_t left = deadline_ns - (static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec);
+      if (left <= 0) return 0;
+      timespec rel{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
+      futex_wait(&state_, 0, &rel);
+    }
+  }
+  void wait_notified() noexcept {
+    for (;;) {
+      uint32_t s = state_.load(std::memory_order_acquire);
+      if (s == 1) return;
+      futex_wait(&state_, s);
+    }
+  }
+  // True if the waiter was still waiting (and is now flagged).
+  bool flag_deadlock() noexcept {
+    uint32_t expected = 0;
+    if (!state_.compare_exchange_strong(expected, 2, std::memory_order_acq_rel)) return false;
+    futex_wake(&state_);
+    return true;
+  }
+  bool notified() const noexcept { return state_.load(std::memory_order_acquire) == 1; }
 
  private:
   std::atomic<uint32_t> state_{0};

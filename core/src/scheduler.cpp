@@ -8,6 +8,7 @@
 #include <cstring>
 #include <thread>
 
+#include "deadlock.hpp"
 #include "registry.hpp"
 #include "stack_guard.hpp"
 #include "task_switch.hpp"
@@ -216,6 +217,7 @@ Errc Scheduler::spawn(const ClosureOps* ops, void* closure, const SpawnOptions& 
     // hundred recycled ones. Documented in runtime.hpp: spawn from a task may yield.
     if (m->curg && p->runq.size() > LocalRunQueue::kCapacity) switch_current_to_global_queue();
   } else {
+    note_foreign_thread();
     foreign_spawned_.fetch_add(1, std::memory_order_relaxed);
     global_put(t);
     wake_idle_if_needed();
@@ -539,7 +541,13 @@ bool Scheduler::sleep_idle(Machine* m) {
         timer_watcher_.store(nullptr, std::memory_order_seq_cst);
       }
     }
-    if (deadline == kNever) {
+    // Going to sleep for good: if a foreign thread waits on us, maybe nothing ever will wake
+    // it (the deadlock check; a foreign thread that blocks later runs it itself). While a
+    // candidate is being confirmed, sleep only until the check is due again.
+    if (deadline == kNever && config_.detect_deadlock && foreign_waiters_present() &&
+        check_deadlock() == DeadlockCheck::pending) {
+      m->parker.wait_until(monotonic_now_ns() + kDeadlockGraceNs);
+    } else if (deadline == kNever) {
       m->parker.wait();
     } else {
       m->parker.wait_until(deadline);
@@ -589,6 +597,23 @@ void Scheduler::timer_armed(int64_t when) noexcept {
   if (npidle_.load(std::memory_order_seq_cst) == 0) return;
   std::lock_guard<std::mutex> g(mu_);
   if (!idle_machines_.empty()) idle_machines_.back()->parker.notify();
+}
+
+bool Scheduler::asleep_for_good() const noexcept {
+  if (!config_.detect_deadlock || nhost_ > 0 || closing_.load(std::memory_order_acquire))
+    return false;
+  if (npidle_.load(std::memory_order_seq_cst) != procs() || any_timer_pending()) return false;
+  std::lock_guard<std::mutex> g(mu_);
+  if (idle_machines_.size() != workers_.size() || npidle_.load() != procs()) return false;
+  return !any_queue_nonempty();
+}
+
+std::size_t Scheduler::parked_tasks() {
+  std::size_t n = 0;
+  for_each_task([&](Task* t) {
+    if (t->state.load(std::memory_order_acquire) == TaskState::waiting) ++n;
+  });
+  return n;
 }
 
 bool Scheduler::any_timer_pending() const noexcept {

@@ -75,6 +75,11 @@ class Scheduler {
   // True if any proc's heap holds a timer.
   bool any_timer_pending() const noexcept;
 
+  // --- the deadlock check (deadlock.hpp) ---
+  // Detection on, no host procs, every thread asleep without a proc, nothing queued, no timer.
+  bool asleep_for_good() const noexcept;
+  std::size_t parked_tasks();
+
   // --- used by the task side (task_switch.cpp) ---
   // The next task of m's own proc (runnext, then the ring), if one can run now without g0's
   // wider search; counts as a dispatch. Null when the global queue is due a look (fairness).

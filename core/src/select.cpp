@@ -86,8 +86,8 @@ Errc run_select(SelectCase* cases, std::size_t n, bool block, SelectResult* out,
   if (npoll == 0) {
     if (!block) return Errc::ok;  // only the default
     Waiter w;
-    block_with(w, WaitReason::select_no_cases, unlock_nothing, nullptr);
-    __builtin_trap();  // never woken (see block_forever in chan.cpp)
+    (void)block_with_or_deadlock(w, WaitReason::select_no_cases, unlock_nothing, nullptr);
+    return Errc::deadlock;  // never woken (see block_forever in chan.cpp)
   }
   // Lock order: distinct channels by address.
   for (std::size_t i = 0; i < n; ++i)
@@ -125,7 +125,21 @@ Errc run_select(SelectCase* cases, std::size_t n, bool block, SelectResult* out,
     rec.is_send = cases[i].is_send;
     (rec.is_send ? cases[i].chan->sendq : cases[i].chan->recvq).push_back(&rec);
   }
-  block_with(w, WaitReason::select, unlock_all_cb, &s);
+  if (!block_with_or_deadlock(w, WaitReason::select, unlock_all_cb, &s)) {
+    // A foreign thread flagged by the deadlock check: claim our own select so no waker can;
+    // if a waker claimed it first, wait for its wake and complete normally.
+    lock_all(s);
+    uint32_t expected = 0;
+    if (sel.done.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+      for (std::size_t i = 0; i < n; ++i)
+        if (cases[i].chan)
+          (cases[i].is_send ? cases[i].chan->sendq : cases[i].chan->recvq).remove(&s.records[i]);
+      unlock_all(s);
+      return Errc::deadlock;
+    }
+    unlock_all(s);
+    w.parker.wait_notified();
+  }
 
   // Pass 3: woken by the operation that claimed us; withdraw the other records.
   ChanWaiter* won = sel.winner;
@@ -172,6 +186,7 @@ SelectResult select_cases(SelectCase* cases, std::size_t n, bool block) {
   switch (Errc e = try_select_cases(cases, n, block, &r)) {
     case Errc::ok: return r;
     case Errc::channel_closed: throw Error(e, "myriad::select: send on a closed channel");
+    case Errc::deadlock: throw Error(e, "myriad::select: all tasks are asleep - deadlock");
     default: throw Error(e);
   }
 }

@@ -2,6 +2,7 @@
 
 #include <sched.h>
 
+#include "deadlock.hpp"
 #include "scheduler.hpp"
 
 namespace myriad::detail {
@@ -55,27 +56,34 @@ void block_locked(WaitList& l, Waiter& w, WaitReason reason) noexcept {
     push_back(l, &w);
     park_current(reason, unlock_list, &l);
   } else {
-    ThreadParker parker;
-    w.thread = &parker;
+    // No way to withdraw from a WaitList here: after a deadlock report, keep waiting.
+    w.thread = &w.parker;
     push_back(l, &w);
+    ForeignWait registered(&w.parker);
     unlock(l);
-    parker.wait();
+    if (!wait_checking_deadlock(w.parker)) w.parker.wait_notified();
   }
 }
 
 void block_with(Waiter& w, WaitReason reason, void (*unlock)(void*), void* arg) noexcept {
+  if (!block_with_or_deadlock(w, reason, unlock, arg)) w.parker.wait_notified();
+}
+
+bool block_with_or_deadlock(Waiter& w, WaitReason reason, void (*unlock)(void*),
+                            void* arg) noexcept {
   if (Task* t = current_task()) {
     w.task = t;
     park_current(reason, unlock, arg);
-  } else {
-    ThreadParker parker;
-    w.thread = &parker;
-    unlock(arg);
-    parker.wait();
+    return true;
   }
+  w.thread = &w.parker;
+  ForeignWait registered(&w.parker);
+  unlock(arg);
+  return wait_checking_deadlock(w.parker);
 }
 
 void wake(Waiter* w) noexcept {
+  note_foreign_thread();  // a foreign waker may wake tasks again later (deadlock.hpp)
   Task* t = w->task;
   ThreadParker* p = w->thread;
   if (t)
@@ -85,6 +93,7 @@ void wake(Waiter* w) noexcept {
 }
 
 void wake_all(Waiter* list) noexcept {
+  if (list) note_foreign_thread();
   // Parked tasks of one scheduler are readied as a batch (one global-queue lock for all of
   // them when the waker is not one of that scheduler's procs); threads are notified one by one.
   TaskList batch;

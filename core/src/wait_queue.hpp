@@ -23,6 +23,7 @@ struct Waiter {
   Waiter* next = nullptr;
   Task* task = nullptr;            // the parked task, or
   ThreadParker* thread = nullptr;  // the sleeping foreign thread
+  ThreadParker parker;             // block_with's, for a foreign thread (see there)
 };
 
 void lock(WaitList& l) noexcept;
@@ -36,8 +37,15 @@ void block_locked(WaitList& l, Waiter& w, WaitReason reason) noexcept;
 // The general form, for primitives that keep their own queues (channels, select, timers):
 // `w` is already enqueued where wakers find it only under a lock that unlock(arg) releases.
 // Fills in who is waiting, releases the lock (after the task is switched out, for a task) and
-// sleeps until wake(&w).
+// sleeps until wake(&w). A foreign thread flagged by the deadlock check keeps waiting.
 void block_with(Waiter& w, WaitReason reason, void (*unlock)(void*), void* arg) noexcept;
+// The same, for primitives that can withdraw a waiter (channels, select): returns true once
+// woken, and false only to a foreign thread that the deadlock check flagged (deadlock.hpp).
+// The caller then re-takes its lock and, if `w` is still queued, withdraws it and fails with
+// Errc::deadlock — otherwise a waker already took it, and the caller waits for that wake with
+// w.parker.wait_notified().
+[[nodiscard]] bool block_with_or_deadlock(Waiter& w, WaitReason reason, void (*unlock)(void*),
+                                          void* arg) noexcept;
 // Wakes one waiter already removed from its list. Does not touch *w after it returns...
 // nor, for a task waiter, after the task is made runnable.
 void wake(Waiter* w) noexcept;

@@ -79,6 +79,7 @@ ChanCore* chan_create(const ElemOps* ops, std::size_t capacity, Errc* err) noexc
 void chan_retain(ChanCore* c) noexcept;
 void chan_release(ChanCore* c) noexcept;
 // block = false: Errc::would_block instead of waiting. Send: ok / channel_closed / would_block.
+// A blocked foreign thread may also get Errc::deadlock (Config::detect_deadlock).
 Errc chan_send(ChanCore* c, void* elem, bool block) noexcept;
 // Receive: ok (with *ok_out = true for a value, false for "closed and drained") / would_block.
 Errc chan_recv(ChanCore* c, void* elem, bool* ok_out, bool block) noexcept;
@@ -139,7 +140,8 @@ class Chan {
   explicit operator bool() const noexcept { return core_ != nullptr; }
   friend bool operator==(const Chan& a, const Chan& b) noexcept { return a.core_ == b.core_; }
 
-  // Blocks until a receiver takes v or the buffer has room. Throws Error(channel_closed).
+  // Blocks until a receiver takes v or the buffer has room. Throws Error(channel_closed); a
+  // foreign thread also Error(deadlock) (Config::detect_deadlock), as do the receives.
   void send(T v) const {
     if (Errc e = detail::chan_send(core_, std::addressof(v), true); e != Errc::ok) throw Error(e);
   }
@@ -149,14 +151,16 @@ class Chan {
                   "myriad::Chan<T>::recv() needs a default-constructible T; use recv_into");
     std::optional<T> out(std::in_place);
     bool ok = false;
-    detail::chan_recv(core_, std::addressof(*out), &ok, true);
+    if (Errc e = detail::chan_recv(core_, std::addressof(*out), &ok, true); e != Errc::ok)
+      throw Error(e);
     if (!ok) out.reset();
     return out;
   }
   // Go's `v, ok := <-c` into an existing variable; on !ok, `out` is left as it was.
   bool recv_into(T& out) const {
     bool ok = false;
-    detail::chan_recv(core_, std::addressof(out), &ok, true);
+    if (Errc e = detail::chan_recv(core_, std::addressof(out), &ok, true); e != Errc::ok)
+      throw Error(e);
     return ok;
   }
   // Non-blocking: ok (v was moved from), would_block (v untouched), or channel_closed.

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <new>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -63,6 +64,15 @@ struct Config {
   std::function<void(const TaskFailure&)> on_task_failure = nullptr;
   // Print the tasks abandoned at destruction to stderr.
   bool report_abandoned = true;
+  // Go's "all goroutines are asleep - deadlock!": when a foreign thread is blocked in a myriad
+  // wait, every task of every runtime is parked and no timer is pending, the parked tasks are
+  // reported (on_deadlock, or stderr when it is null) and the blocked foreign thread's channel
+  // operation or select fails with Errc::deadlock. Turn it off in programs where plain threads
+  // that are not blocked in myriad feed the runtime later (the check cannot see them).
+  // Runtimes with host procs are never considered asleep (a host may step them any time).
+  bool detect_deadlock = true;
+  // Receives the report (the task dump of the deadlocked runtime). Must not throw.
+  std::function<void(const std::string& report)> on_deadlock = nullptr;
 };
 
 // Monotonic counters, summed over procs. Reads are racy snapshots (exact once quiescent).
