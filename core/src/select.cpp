@@ -8,6 +8,7 @@
 // never waits for a lock held by a plain send/receive that waits for it.
 #include <algorithm>
 #include <memory>
+#include <new>
 
 #include "chan_impl.hpp"
 
@@ -72,17 +73,59 @@ bool try_case(const SelectCase& k, uint32_t i, SelectResult* r, Waiter** wake_ou
   return true;
 }
 
+// A uniform integer in [0, n) without a division (Lemire's multiply-shift).
+inline uint32_t uniform(uint32_t n) noexcept {
+  return static_cast<uint32_t>((uint64_t{chan_fast_rand()} * n) >> 32);
+}
+
+// The fast path: a buffered channel's readiness can be read without its lock (`qcount` and
+// `closed` are atomics; a full buffer means no receiver waits, an empty one no sender). The
+// first case in poll order that looks ready (with only not-ready buffered cases before it)
+// is tried alone, as a non-blocking operation on
+// its own channel — one lock instead of all of them. Returns false (nothing done) if no case
+// looked ready or the try lost a race; the locked algorithm then decides. Choosing the first
+// ready case of a uniformly random order is a uniform choice among the ready cases.
+bool try_fast(SelectCase* cases, const uint32_t* poll, std::size_t npoll, SelectResult* out,
+              Errc* status) noexcept {
+  for (std::size_t p = 0; p < npoll; ++p) {
+    const SelectCase& k = cases[poll[p]];
+    ChanCore* c = k.chan;
+    // An unbuffered channel's readiness depends on its queues: stop here and let the locked
+    // path decide (skipping it would bias the choice toward the buffered cases behind it).
+    if (c->cap == 0) return false;
+    const std::size_t q = c->qcount.load(std::memory_order_acquire);
+    const bool closed = c->closed.load(std::memory_order_acquire);
+    if (k.is_send) {
+      if (q >= c->cap && !closed) continue;
+      Errc e = chan_send(c, k.elem, false);
+      if (e == Errc::would_block) continue;
+      out->index = static_cast<int>(poll[p]);
+      *status = e;  // ok or channel_closed
+      return true;
+    }
+    if (q == 0 && !closed) continue;
+    bool ok = false;
+    if (chan_recv(c, k.elem, &ok, false) == Errc::would_block) continue;
+    out->index = static_cast<int>(poll[p]);
+    out->ok = ok;
+    *status = Errc::ok;
+    return true;
+  }
+  return false;
+}
+
 Errc run_select(SelectCase* cases, std::size_t n, bool block, SelectResult* out,
                 Scratch& s) noexcept {
   // Poll order: a uniformly random permutation of the non-nil cases (Fisher-Yates).
   std::size_t npoll = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (!cases[i].chan) continue;
-    std::size_t j = npoll == 0 ? 0 : chan_fast_rand() % (npoll + 1);
+    std::size_t j = npoll == 0 ? 0 : uniform(static_cast<uint32_t>(npoll + 1));
     s.poll[npoll] = s.poll[j];
     s.poll[j] = static_cast<uint32_t>(i);
     ++npoll;
   }
+  if (Errc status; npoll > 0 && try_fast(cases, s.poll, npoll, out, &status)) return status;
   if (npoll == 0) {
     if (!block) return Errc::ok;  // only the default
     Waiter w;
@@ -92,7 +135,13 @@ Errc run_select(SelectCase* cases, std::size_t n, bool block, SelectResult* out,
   // Lock order: distinct channels by address.
   for (std::size_t i = 0; i < n; ++i)
     if (cases[i].chan) s.locks[s.nlocks++] = cases[i].chan;
-  std::sort(s.locks, s.locks + s.nlocks);
+  if (s.nlocks <= kInlineCases) {  // insertion sort: no call, no branches to speak of
+    for (std::size_t i = 1; i < s.nlocks; ++i)
+      for (std::size_t j = i; j > 0 && s.locks[j] < s.locks[j - 1]; --j)
+        std::swap(s.locks[j], s.locks[j - 1]);
+  } else {
+    std::sort(s.locks, s.locks + s.nlocks);
+  }
   s.nlocks = static_cast<std::size_t>(std::unique(s.locks, s.locks + s.nlocks) - s.locks);
 
   lock_all(s);
@@ -117,7 +166,7 @@ Errc run_select(SelectCase* cases, std::size_t n, bool block, SelectResult* out,
   SelectState sel;
   for (std::size_t i = 0; i < n; ++i) {
     if (!cases[i].chan) continue;
-    ChanWaiter& rec = s.records[i];
+    ChanWaiter& rec = *::new (&s.records[i]) ChanWaiter();
     rec.w = &w;
     rec.sel = &sel;
     rec.elem = cases[i].elem;
@@ -169,8 +218,9 @@ Errc try_select_cases(SelectCase* cases, std::size_t n, bool block,
   if (n <= kInlineCases) {
     uint32_t poll[kInlineCases];
     ChanCore* locks[kInlineCases];
-    ChanWaiter records[kInlineCases];
-    Scratch s{poll, locks, 0, records};
+    // Raw storage: records are constructed only if the select has to wait (pass 2).
+    alignas(ChanWaiter) unsigned char records[kInlineCases * sizeof(ChanWaiter)];
+    Scratch s{poll, locks, 0, reinterpret_cast<ChanWaiter*>(records)};
     return run_select(cases, n, block, out, s);
   }
   std::unique_ptr<uint32_t[]> poll(new (std::nothrow) uint32_t[n]);
