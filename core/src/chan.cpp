@@ -111,8 +111,9 @@ Errc chan_send(ChanCore* c, void* elem, bool block) noexcept {
   }
   if (ChanWaiter* r = c->recvq.dequeue()) {
     c->send_direct(r, elem);
+    const bool handoff = c->cap == 0;
     c->lock.unlock();
-    wake(r->w);
+    handoff ? wake_handoff(r->w) : wake(r->w);
     return Errc::ok;
   }
   if (c->qcount.load(std::memory_order_relaxed) < c->cap) {
@@ -153,8 +154,9 @@ Errc chan_recv(ChanCore* c, void* elem, bool* ok_out, bool block) noexcept {
   c->lock.lock();
   if (ChanWaiter* s = c->sendq.dequeue()) {
     c->recv_from_sender(s, elem);
+    const bool handoff = c->cap == 0;
     c->lock.unlock();
-    wake(s->w);
+    handoff ? wake_handoff(s->w) : wake(s->w);
     ok = true;
     return Errc::ok;
   }

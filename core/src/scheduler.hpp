@@ -46,8 +46,10 @@ class Scheduler {
              const SourceSite& site, JoinState** join_out) noexcept;
 
   // Makes a parked task runnable. From a task or host step of this runtime it goes to the
-  // caller's runnext; from anywhere else to the global queue.
-  void ready(Task* t) noexcept;
+  // caller's runnext; from anywhere else to the global queue. `handoff`: the caller is a
+  // rendezvous (an unbuffered channel) whose waker almost always blocks right after — then a
+  // task put into an empty runnext wakes no idle thread (see the definition).
+  void ready(Task* t, bool handoff = false) noexcept;
   // Makes a list of parked tasks (linked through Task::next) runnable at once: into the
   // caller's proc as ready() would, or — from outside — into the global queue under one lock,
   // waking idle procs for them.

@@ -151,8 +151,9 @@ Errc run_select(SelectCase* cases, std::size_t n, bool block, SelectResult* out,
     Waiter* to_wake = nullptr;
     bool closed_send = false;
     if (try_case(cases[i], i, out, &to_wake, &closed_send)) {
+      const bool handoff = cases[i].chan->cap == 0;
       unlock_all(s);
-      if (to_wake) wake(to_wake);
+      if (to_wake) handoff ? wake_handoff(to_wake) : wake(to_wake);
       return closed_send ? Errc::channel_closed : Errc::ok;
     }
   }

@@ -6,6 +6,7 @@
 #include <sched.h>
 
 #include <atomic>
+#include <cstdint>
 
 namespace myriad::detail {
 
@@ -13,14 +14,25 @@ struct SpinLock {
   std::atomic<bool> locked{false};
 
   void lock() noexcept {
-    for (int spins = 0;; ++spins) {
+    if (!locked.exchange(true, std::memory_order_acquire)) return;
+    lock_contended();
+  }
+  // Exponential backoff: under steady contention (a producer and a consumer on two cores
+  // hammering one channel) the loser waits longer each time, so the winner runs a burst of
+  // operations on a cache line that stays in its core instead of paying a line transfer per
+  // operation. Past the spin budget the holder was likely preempted: give way to it.
+  [[gnu::noinline]] void lock_contended() noexcept {
+    uint32_t backoff = 1;
+    for (int rounds = 0;; ++rounds) {
       if (!locked.load(std::memory_order_relaxed) &&
           !locked.exchange(true, std::memory_order_acquire))
         return;
-      if (spins < 64)
-        __builtin_ia32_pause();
-      else
+      if (rounds < 16) {
+        for (uint32_t i = 0; i < backoff; ++i) __builtin_ia32_pause();
+        if (backoff < 256) backoff <<= 1;
+      } else {
         sched_yield();
+      }
     }
   }
   bool try_lock() noexcept {

@@ -82,15 +82,20 @@ bool block_with_or_deadlock(Waiter& w, WaitReason reason, void (*unlock)(void*),
   return wait_checking_deadlock(w.parker);
 }
 
-void wake(Waiter* w) noexcept {
+namespace {
+void wake_impl(Waiter* w, bool handoff) noexcept {
   note_foreign_thread();  // a foreign waker may wake tasks again later (deadlock.hpp)
   Task* t = w->task;
   ThreadParker* p = w->thread;
   if (t)
-    t->sched->ready(t);
+    t->sched->ready(t, handoff);
   else
     p->notify();
 }
+}  // namespace
+
+void wake(Waiter* w) noexcept { wake_impl(w, false); }
+void wake_handoff(Waiter* w) noexcept { wake_impl(w, true); }
 
 void wake_all(Waiter* list) noexcept {
   if (list) note_foreign_thread();

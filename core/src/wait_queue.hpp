@@ -49,6 +49,8 @@ void block_with(Waiter& w, WaitReason reason, void (*unlock)(void*), void* arg) 
 // Wakes one waiter already removed from its list. Does not touch *w after it returns...
 // nor, for a task waiter, after the task is made runnable.
 void wake(Waiter* w) noexcept;
+// The same for a rendezvous whose waker blocks right after (Scheduler::ready's `handoff`).
+void wake_handoff(Waiter* w) noexcept;
 // Wakes a list returned by pop_all.
 void wake_all(Waiter* list) noexcept;
 
