@@ -107,18 +107,28 @@ struct alignas(64) ChanCore {
 
   unsigned char* slot(std::size_t i) noexcept { return buf + i * slot_size; }
 
-  // Element moves, with "null op = memcpy" (ElemOps).
+  // Element moves, with "null op = memcpy" (ElemOps). Word-sized elements (the common case:
+  // ints, pointers) are copied inline instead of through a call to memcpy.
+  static void copy_bytes(void* dst, const void* src, std::size_t n) noexcept {
+    switch (n) {
+      case 0: return;
+      case 4: std::memcpy(dst, src, 4); return;
+      case 8: std::memcpy(dst, src, 8); return;
+      case 16: std::memcpy(dst, src, 16); return;
+      default: std::memcpy(dst, src, n);
+    }
+  }
   void construct(void* dst, void* src) noexcept {
     if (ops->construct)
       ops->construct(dst, src);
-    else if (ops->size)
-      std::memcpy(dst, src, ops->size);
+    else
+      copy_bytes(dst, src, ops->size);
   }
   void assign(void* dst, void* src) noexcept {
     if (ops->assign)
       ops->assign(dst, src);
-    else if (ops->size)
-      std::memcpy(dst, src, ops->size);
+    else
+      copy_bytes(dst, src, ops->size);
   }
   void destroy(void* p) noexcept {
     if (ops->destroy) ops->destroy(p);
