@@ -1,18 +1,44 @@
 /* myriad — the stable C ABI.
  *
  * Conventions
- *  - Every function returns a myriad_status (0 = MYRIAD_OK) unless documented otherwise.
+ *  - Every function returns a myriad_status (0 = MYRIAD_OK) unless documented otherwise. Each
+ *    declaration below lists the errors particular to it; in addition, any function taking a
+ *    handle returns MYRIAD_EBADHANDLE for one that was never valid or was destroyed, and any
+ *    function taking a required pointer returns MYRIAD_EINVAL for NULL.
  *  - Handles are opaque 64-bit values checked on every call: a handle that was never valid, was
- *    destroyed or was already joined gives MYRIAD_EBADHANDLE, never a crash. (A handle that is
- *    destroyed by one thread while another thread is still using it is a race in the caller.)
+ *    destroyed or was already joined gives MYRIAD_EBADHANDLE, never a crash. A zero handle is
+ *    never valid, except where documented: the zero myriad_chan is Go's nil channel, and a
+ *    zero myriad_runtime means "the calling task's runtime, else the oldest one".
+ *  - Destroying a handle while another thread is inside a call on it:
+ *      channels and contexts: allowed — the call keeps the object alive and completes
+ *        normally (a blocked receive still gets its value); the object is freed after the last
+ *        handle is destroyed and the last call returned.
+ *      mutexes, rwmutexes, conds, onces, semaphores, timers, tickers: refused with
+ *        MYRIAD_EBUSY while any call on the handle is in progress (a waiter counts) or while
+ *        the object is held (a locked mutex, acquired semaphore units).
+ *      runtimes, tasks, wait groups: a race in the caller.
  *  - Config structs start with a `size` field set to sizeof(the struct) by the caller, so the
  *    struct can grow without breaking old binaries; myriad_config_init() fills the defaults.
+ *    Fields are only ever appended; a smaller size from an older caller gets the defaults for
+ *    the fields it does not have.
  *  - No C++ exception crosses this boundary: an exception escaping a task is reported by the
  *    runtime and turns into MYRIAD_ETASKFAILED for whoever joins the task.
+ *  - Who may call: unless documented otherwise, every function may be called from a task of
+ *    any runtime and from any other thread. A blocking call parks a task (its thread runs
+ *    other tasks) and blocks a foreign thread.
+ *  - Times are int64_t nanoseconds; deadlines are absolute CLOCK_MONOTONIC nanoseconds (the
+ *    clock of myriad_now_ns()). A duration <= 0 means "now".
+ *  - Go's semantics (nil channels, closed channels, select, timers since Go 1.23, contexts);
+ *    where Go panics, a status is returned and nothing changes.
+ *
+ * Contents: status codes · handles · versions · runtime · tasks · host-driven procs · wait
+ * groups · channels · select · time (sleep, timers, tickers) · sync (mutex, rwmutex, cond,
+ * once, semaphore) · task dump · contexts.
  */
 #ifndef MYRIAD_H
 #define MYRIAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,12 +69,30 @@ typedef enum myriad_status {
   MYRIAD_ETASKFAILED = 8,     /* the joined task ended with a C++ exception */
   MYRIAD_EABANDONED = 9,      /* the joined task was parked when its runtime was destroyed */
   MYRIAD_EWRONGRUNTIME = 10,  /* a handle of another runtime */
-  MYRIAD_EDEADLOCK = 11       /* a task tried to join itself */
+  MYRIAD_EDEADLOCK = 11,      /* a task tried to join itself */
+  MYRIAD_ECHANCLOSED = 12,    /* send on a closed channel, or close of a closed one (Go panics) */
+  MYRIAD_EWOULDBLOCK = 13,    /* a try_ operation found nothing ready */
+  MYRIAD_ETIMEDOUT = 14,      /* a deadline passed first (also a context's deadline) */
+  MYRIAD_ECANCELED = 15,      /* the operation's context was canceled */
+  MYRIAD_EALLASLEEP = 16,     /* Go's "all goroutines are asleep - deadlock!": a foreign thread
+                                 blocked on a channel/select while every task is parked and
+                                 nothing can wake them (see myriad_config.detect_deadlock) */
+  MYRIAD_ENOTLOCKED = 17,     /* unlock of a mutex that is not locked (Go: fatal error) */
+  MYRIAD_ENILCHAN = 18        /* close of the nil channel (Go panics) */
 } myriad_status;
 
 typedef struct myriad_runtime { uint64_t bits; } myriad_runtime;
 typedef struct myriad_task { uint64_t bits; } myriad_task;     /* a join handle */
 typedef struct myriad_wait_group { uint64_t bits; } myriad_wait_group;
+typedef struct myriad_chan { uint64_t bits; } myriad_chan;         /* zero: the nil channel */
+typedef struct myriad_timer { uint64_t bits; } myriad_timer;
+typedef struct myriad_ticker { uint64_t bits; } myriad_ticker;
+typedef struct myriad_mutex { uint64_t bits; } myriad_mutex;
+typedef struct myriad_rwmutex { uint64_t bits; } myriad_rwmutex;
+typedef struct myriad_cond { uint64_t bits; } myriad_cond;
+typedef struct myriad_once { uint64_t bits; } myriad_once;
+typedef struct myriad_sem { uint64_t bits; } myriad_sem;
+typedef struct myriad_context { uint64_t bits; } myriad_context;
 
 typedef enum myriad_guard_pages {
   MYRIAD_GUARD_AUTO = 0, /* guard pages while the process-wide budget allows, canary always */
@@ -71,6 +115,17 @@ typedef struct myriad_config {
   int32_t report_abandoned;  /* nonzero: list tasks abandoned at destroy on stderr */
   uint64_t max_stacks;       /* at most this many live tasks (stack slots); 0 = unlimited.
                                 myriad_spawn past it returns MYRIAD_ENOMEM */
+  /* Go's "all goroutines are asleep - deadlock!" (default 1): when a foreign thread is blocked
+   * on a channel or select, every task of every runtime is parked, no timer is pending and no
+   * known thread runs (confirmed over 100 ms), the parked tasks are reported and the blocked
+   * thread's call returns MYRIAD_EALLASLEEP. Turn it off (0) in programs where plain threads
+   * that have not touched myriad yet feed the runtime later (the check cannot see them).
+   * Runtimes with host procs are never considered asleep. */
+  int32_t detect_deadlock;
+  /* Receives the report (a task dump, NUL-terminated, valid during the call) instead of
+   * stderr. Called on the thread that detected the deadlock; must not block. NULL = stderr. */
+  void (*on_deadlock)(const char* report, void* user);
+  void* on_deadlock_user;
 } myriad_config;
 
 typedef struct myriad_spawn_options {
@@ -142,6 +197,249 @@ MYRIAD_API myriad_status myriad_wait_group_destroy(myriad_wait_group wg);
 MYRIAD_API myriad_status myriad_wait_group_add(myriad_wait_group wg, int64_t delta);
 MYRIAD_API myriad_status myriad_wait_group_done(myriad_wait_group wg);
 MYRIAD_API myriad_status myriad_wait_group_wait(myriad_wait_group wg);
+
+/* ==== Channels ==================================================================================
+ * Go's chan: a FIFO of fixed-size elements copied in and out by value (memcpy), buffered
+ * (capacity > 0) or unbuffered (capacity 0: a send waits for a receiver). The zero handle
+ * (myriad_chan){0} is Go's nil channel: send and receive block forever (a foreign thread gets
+ * MYRIAD_EALLASLEEP from the deadlock check), try_ operations return MYRIAD_EWOULDBLOCK, it is
+ * never ready in a select, close returns MYRIAD_ENILCHAN, len and cap are 0.
+ * A destroyed or forged handle is not the nil channel: MYRIAD_EBADHANDLE.
+ * Ownership of an element: a successful send moves it into the channel (the sender must not
+ * free what it points to); a failed send leaves it with the caller; a receive moves it out.
+ * Blocked senders and receivers are served in FIFO order; a receiver that waits gets the value
+ * straight from the sender. On a blocked foreign thread every blocking operation may return
+ * MYRIAD_EALLASLEEP (see myriad_config.detect_deadlock); a task would stay parked instead. */
+
+#define MYRIAD_CHAN_MAX_ELEM_SIZE 65536              /* as Go's limit */
+#define MYRIAD_CHAN_MAX_BUFFER_BYTES ((uint64_t)1 << 40)
+
+typedef void (*myriad_elem_dtor)(void* elem);
+
+/* make(chan T, capacity) with sizeof(T) == elem_size. elem_size 0 gives zero-size elements
+ * (Go's chan struct{}): elem pointers may then be NULL. elem_dtor (may be NULL) is called on
+ * every element still buffered when the channel is freed (after its last handle was destroyed
+ * and its last call returned), on the thread that frees it, with a pointer to a copy of the
+ * element. MYRIAD_EINVAL: elem_size > MYRIAD_CHAN_MAX_ELEM_SIZE or elem_size * capacity >
+ * MYRIAD_CHAN_MAX_BUFFER_BYTES. MYRIAD_ENOMEM: the buffer cannot be allocated. */
+MYRIAD_API myriad_status myriad_chan_create(size_t elem_size, size_t capacity,
+                                            void (*elem_dtor)(void* elem), myriad_chan* out);
+/* Drops the handle. Calls in progress on the channel (e.g. blocked in another thread) keep it
+ * alive and complete normally; the channel is freed after the last one. Destroying the nil
+ * channel is a no-op (MYRIAD_OK), so handles from myriad_context_done may always be destroyed. */
+MYRIAD_API myriad_status myriad_chan_destroy(myriad_chan ch);
+/* c <- *elem: blocks until a receiver takes it or the buffer has room. MYRIAD_ECHANCLOSED: the
+ * channel is (or gets) closed; MYRIAD_EINVAL: elem NULL with elem_size > 0, or a receive-only
+ * channel (timer, ticker, after, context done); MYRIAD_EALLASLEEP (foreign thread). */
+MYRIAD_API myriad_status myriad_chan_send(myriad_chan ch, const void* elem);
+/* *elem, *ok = <-c: blocks until a value arrives (*ok = true) or the channel is closed and
+ * drained (*ok = false and *elem is zeroed: Go's zero value). ok may be NULL.
+ * MYRIAD_EINVAL: elem NULL with elem_size > 0; MYRIAD_EALLASLEEP (foreign thread). */
+MYRIAD_API myriad_status myriad_chan_recv(myriad_chan ch, void* elem, bool* ok);
+/* Non-blocking (select with a default): MYRIAD_EWOULDBLOCK if it cannot proceed now, else as
+ * send / recv (try_recv on a closed, drained channel: MYRIAD_OK with *ok = false). */
+MYRIAD_API myriad_status myriad_chan_try_send(myriad_chan ch, const void* elem);
+MYRIAD_API myriad_status myriad_chan_try_recv(myriad_chan ch, void* elem, bool* ok);
+/* Blocked receivers get *ok = false, blocked senders MYRIAD_ECHANCLOSED; buffered values can
+ * still be received. MYRIAD_ECHANCLOSED: already closed; MYRIAD_ENILCHAN: the nil channel;
+ * MYRIAD_EINVAL: a receive-only channel. */
+MYRIAD_API myriad_status myriad_chan_close(myriad_chan ch);
+/* Go's len(c) (values buffered; a racy snapshot) and cap(c). */
+MYRIAD_API myriad_status myriad_chan_len(myriad_chan ch, size_t* len_out);
+MYRIAD_API myriad_status myriad_chan_cap(myriad_chan ch, size_t* cap_out);
+/* send / recv that give up at deadline_ns (absolute, CLOCK_MONOTONIC): MYRIAD_ETIMEDOUT (the
+ * element is then untouched and stays the caller's). A deadline already passed returns
+ * MYRIAD_ETIMEDOUT without attempting the operation. The timer runs on the calling task's
+ * runtime, else on the oldest runtime: MYRIAD_ENOTINTASK from a foreign thread when no runtime
+ * exists. Otherwise as send / recv. */
+MYRIAD_API myriad_status myriad_chan_send_deadline(myriad_chan ch, const void* elem,
+                                                   int64_t deadline_ns);
+MYRIAD_API myriad_status myriad_chan_recv_deadline(myriad_chan ch, void* elem, bool* ok,
+                                                   int64_t deadline_ns);
+
+/* ==== Select ====================================================================================
+ * Go's select over any number of send and receive cases (at most 65,536). */
+
+enum { MYRIAD_SEND = 1, MYRIAD_RECV = 2 };
+
+typedef struct myriad_select_case {
+  myriad_chan chan; /* the nil channel: a case that is never ready */
+  int dir;          /* MYRIAD_SEND or MYRIAD_RECV */
+  void* elem;       /* send: the value to send; receive: where the value goes (zeroed on
+                       !ok). May be NULL only for zero-size elements. */
+} myriad_select_case;
+
+/* Runs one ready case, chosen uniformly at random among the ready ones; *index_out is its
+ * index. block == 0 (a select with a default): if none is ready, *index_out = -1 and nothing
+ * happens. block != 0: waits until one is ready (no cases, or only nil channels: forever).
+ * *ok_out (may be NULL) is true when a receive case got a value, false when its channel was
+ * closed (its elem is then zeroed) and for send cases. cases may be NULL when n == 0.
+ * MYRIAD_ECHANCLOSED: the chosen case is a send on a closed channel (*index_out says which;
+ * Go panics); MYRIAD_EINVAL: a bad dir, a NULL elem with elem_size > 0, a send on a
+ * receive-only channel, more than 65,536 cases; MYRIAD_EBADHANDLE: a case's channel is bad;
+ * MYRIAD_EALLASLEEP (foreign thread). */
+MYRIAD_API myriad_status myriad_select(myriad_select_case* cases, size_t n, int block,
+                                       int* index_out, bool* ok_out);
+
+/* ==== Time ======================================================================================
+ * Timers live on a runtime's per-proc heaps. Functions taking a myriad_runtime accept the zero
+ * handle: the calling task's runtime, else the oldest live runtime created through this ABI
+ * (MYRIAD_ENOTINTASK when there is none). A timer never fires once its runtime was destroyed.
+ * Channels of timers and tickers carry int64_t elements: the firing time in CLOCK_MONOTONIC
+ * nanoseconds. They are receive-only (send and close: MYRIAD_EINVAL), capacity 1. */
+
+/* Parks the calling task (blocks a foreign thread) for ns nanoseconds; ns <= 0 returns at once. */
+MYRIAD_API myriad_status myriad_sleep_ns(int64_t ns);
+/* CLOCK_MONOTONIC in nanoseconds: the clock of every deadline. Returns the time itself. */
+MYRIAD_API int64_t myriad_now_ns(void);
+
+/* Go's time.NewTimer: its channel receives the time once, ns from now. MYRIAD_EBADHANDLE: a
+ * bad rt; MYRIAD_ENOTINTASK: rt zero and no runtime; MYRIAD_ENOMEM. */
+MYRIAD_API myriad_status myriad_timer_create(myriad_runtime rt, int64_t ns, myriad_timer* out);
+/* A new handle to the timer's channel (the caller destroys it; it stays valid after the timer
+ * is destroyed). For a timer from myriad_after_func: the nil channel (zero handle). */
+MYRIAD_API myriad_status myriad_timer_chan(myriad_timer t, myriad_chan* out);
+/* Prevents the timer from firing. *was_active_out (may be NULL): true if this call stopped
+ * it, false if it had already fired (and the value was received) or been stopped. After
+ * stop returns, no value from before it can be received (Go 1.23). */
+MYRIAD_API myriad_status myriad_timer_stop(myriad_timer t, bool* was_active_out);
+/* Re-arms the timer to fire ns from now; *was_active_out as for stop. After reset returns, no
+ * value from before it can be received. MYRIAD_ECLOSED: the timer's runtime was destroyed. */
+MYRIAD_API myriad_status myriad_timer_reset(myriad_timer t, int64_t ns, bool* was_active_out);
+/* Stops the timer and drops the handle (an after_func timer destroyed before it fired never
+ * runs its function). MYRIAD_EBUSY: another call on it is in progress. */
+MYRIAD_API myriad_status myriad_timer_destroy(myriad_timer t);
+
+/* Go's time.NewTicker: its channel receives the time every period_ns (a slow receiver misses
+ * ticks instead of queueing them). MYRIAD_EINVAL: period_ns <= 0; otherwise as timer_create. */
+MYRIAD_API myriad_status myriad_ticker_create(myriad_runtime rt, int64_t period_ns,
+                                              myriad_ticker* out);
+MYRIAD_API myriad_status myriad_ticker_chan(myriad_ticker t, myriad_chan* out);
+/* After stop returns, no tick from before it can be received. */
+MYRIAD_API myriad_status myriad_ticker_stop(myriad_ticker t);
+/* New period, counted from now. MYRIAD_EINVAL: period_ns <= 0; MYRIAD_ECLOSED: the ticker's
+ * runtime was destroyed. */
+MYRIAD_API myriad_status myriad_ticker_reset(myriad_ticker t, int64_t period_ns);
+/* Stops the ticker and drops the handle. MYRIAD_EBUSY: another call on it is in progress. */
+MYRIAD_API myriad_status myriad_ticker_destroy(myriad_ticker t);
+
+/* Go's time.After: a new channel handle (the caller destroys it) that receives the time once,
+ * ns from now. The timer is freed once it fired, whether or not anyone receives. */
+MYRIAD_API myriad_status myriad_after(myriad_runtime rt, int64_t ns, myriad_chan* out);
+/* Go's time.AfterFunc: ns from now, fn(arg) runs in a new task of the runtime (labelled
+ * "after_func"). Stop or destroy the timer to prevent that. MYRIAD_EINVAL: fn or out NULL. */
+MYRIAD_API myriad_status myriad_after_func(myriad_runtime rt, int64_t ns, myriad_task_fn fn,
+                                           void* arg, myriad_timer* out);
+
+/* ==== Sync ======================================================================================
+ * Go's sync package for tasks and threads alike: a task that must wait parks, a foreign thread
+ * sleeps. Locks are not owned: one task or thread may lock and another unlock. Destroy returns
+ * MYRIAD_EBUSY while a call on the object is in progress (a waiter counts) or while it is held
+ * (a locked mutex or rwmutex, semaphore units acquired), and changes nothing then. */
+
+/* Go's sync.Mutex (normal and starvation modes). */
+MYRIAD_API myriad_status myriad_mutex_create(myriad_mutex* out);
+MYRIAD_API myriad_status myriad_mutex_destroy(myriad_mutex m); /* MYRIAD_EBUSY */
+MYRIAD_API myriad_status myriad_mutex_lock(myriad_mutex m);
+/* MYRIAD_EWOULDBLOCK: held (or being handed to a waiter). */
+MYRIAD_API myriad_status myriad_mutex_trylock(myriad_mutex m);
+/* MYRIAD_ENOTLOCKED: not locked (nothing changes). */
+MYRIAD_API myriad_status myriad_mutex_unlock(myriad_mutex m);
+
+/* Go's sync.RWMutex: many readers or one writer; once a writer waits, new readers wait too. */
+MYRIAD_API myriad_status myriad_rwmutex_create(myriad_rwmutex* out);
+MYRIAD_API myriad_status myriad_rwmutex_destroy(myriad_rwmutex m); /* MYRIAD_EBUSY */
+MYRIAD_API myriad_status myriad_rwmutex_lock(myriad_rwmutex m);
+MYRIAD_API myriad_status myriad_rwmutex_trylock(myriad_rwmutex m);   /* MYRIAD_EWOULDBLOCK */
+MYRIAD_API myriad_status myriad_rwmutex_unlock(myriad_rwmutex m);    /* MYRIAD_ENOTLOCKED */
+MYRIAD_API myriad_status myriad_rwmutex_rlock(myriad_rwmutex m);
+/* MYRIAD_EWOULDBLOCK: write-locked, or a writer waits. */
+MYRIAD_API myriad_status myriad_rwmutex_tryrlock(myriad_rwmutex m);
+MYRIAD_API myriad_status myriad_rwmutex_runlock(myriad_rwmutex m);   /* MYRIAD_ENOTLOCKED */
+
+/* Go's sync.Cond over a myriad_mutex. */
+MYRIAD_API myriad_status myriad_cond_create(myriad_cond* out);
+MYRIAD_API myriad_status myriad_cond_destroy(myriad_cond c); /* MYRIAD_EBUSY: a waiter */
+/* Unlocks m, waits for a signal or broadcast, locks m again. m must be locked by the caller
+ * (MYRIAD_ENOTLOCKED if it is not locked at all; nothing waits then). While it waits, both c
+ * and m count as busy for their destroy. Re-check the condition in a loop, as in Go. */
+MYRIAD_API myriad_status myriad_cond_wait(myriad_cond c, myriad_mutex m);
+MYRIAD_API myriad_status myriad_cond_signal(myriad_cond c);    /* the longest waiter, if any */
+MYRIAD_API myriad_status myriad_cond_broadcast(myriad_cond c); /* every waiter */
+
+/* Go's sync.Once: fn(arg) runs exactly once over all calls; callers that arrive while it runs
+ * wait until it returned. fn must not call myriad_once_call on the same once (it would wait
+ * forever, as in Go). MYRIAD_EINVAL: fn NULL. */
+MYRIAD_API myriad_status myriad_once_create(myriad_once* out);
+MYRIAD_API myriad_status myriad_once_destroy(myriad_once o); /* MYRIAD_EBUSY: a call runs */
+MYRIAD_API myriad_status myriad_once_call(myriad_once o, myriad_task_fn fn, void* arg);
+
+/* A weighted semaphore (golang.org/x/sync/semaphore): FIFO, a large request is not starved by
+ * smaller ones. create: MYRIAD_EINVAL unless 0 <= capacity < 2^62. */
+MYRIAD_API myriad_status myriad_sem_create(int64_t capacity, myriad_sem* out);
+MYRIAD_API myriad_status myriad_sem_destroy(myriad_sem s); /* MYRIAD_EBUSY: units held, a waiter */
+/* Waits for n units. MYRIAD_EINVAL: n < 0 or n > capacity. */
+MYRIAD_API myriad_status myriad_sem_acquire(myriad_sem s, int64_t n);
+/* MYRIAD_EWOULDBLOCK: not available now, or someone waits; MYRIAD_EINVAL as acquire. */
+MYRIAD_API myriad_status myriad_sem_try_acquire(myriad_sem s, int64_t n);
+/* MYRIAD_EINVAL: n < 0, or more than is held (nothing changes). */
+MYRIAD_API myriad_status myriad_sem_release(myriad_sem s, int64_t n);
+
+/* ==== Task dump =================================================================================
+ * Every task has an id, a parent, a label, a creation site and, when parked, a wait reason and
+ * since-when. A dump is a snapshot taken while the tasks keep running. */
+
+typedef enum myriad_task_state {
+  MYRIAD_TASK_FREE = 0, MYRIAD_TASK_RUNNABLE = 1, MYRIAD_TASK_RUNNING = 2,
+  MYRIAD_TASK_WAITING = 3, MYRIAD_TASK_DEAD = 4
+} myriad_task_state;
+
+typedef enum myriad_wait_reason {
+  MYRIAD_WAIT_NONE = 0, MYRIAD_WAIT_JOIN = 1, MYRIAD_WAIT_WAIT_GROUP = 2,
+  MYRIAD_WAIT_PARK = 3, MYRIAD_WAIT_CHAN_SEND = 4, MYRIAD_WAIT_CHAN_RECV = 5,
+  MYRIAD_WAIT_SELECT = 6, MYRIAD_WAIT_SELECT_NO_CASES = 7, MYRIAD_WAIT_NIL_CHAN = 8,
+  MYRIAD_WAIT_SLEEP = 9, MYRIAD_WAIT_MUTEX = 10, MYRIAD_WAIT_RW_READ = 11,
+  MYRIAD_WAIT_RW_WRITE = 12, MYRIAD_WAIT_COND = 13, MYRIAD_WAIT_SEMAPHORE = 14,
+  MYRIAD_WAIT_ONCE = 15
+} myriad_wait_reason;
+
+typedef struct myriad_task_info {
+  size_t size;           /* sizeof(myriad_task_info); see myriad_list_tasks */
+  uint64_t id;
+  uint64_t parent_id;    /* 0: spawned from outside any task */
+  char label[64];        /* NUL-terminated; empty when spawned without one */
+  const char* file;      /* creation site: the spawner's strings (static), "" if none */
+  const char* function;
+  uint32_t line;
+  int32_t state;         /* myriad_task_state: runnable, running or waiting */
+  int32_t wait_reason;   /* myriad_wait_reason; MYRIAD_WAIT_NONE unless waiting */
+  int64_t waited_ns;     /* how long it has been parked (kernel-tick resolution); 0 unless
+                            waiting */
+} myriad_task_info;
+
+/* The live tasks of rt, sorted by id. *count_out gets how many there are, even when that is
+ * more than capacity; the first min(count, capacity) are written. Call once with capacity 0
+ * (out may then be NULL) to size the array; tasks may come and go between the calls. The
+ * caller sets out[0].size = sizeof(myriad_task_info): it is the array's stride, and every
+ * written element gets its size set. MYRIAD_EINVAL: count_out NULL, or capacity > 0 with out
+ * NULL or out[0].size too small. */
+MYRIAD_API myriad_status myriad_list_tasks(myriad_runtime rt, myriad_task_info* out,
+                                           size_t capacity, size_t* count_out);
+/* The task dump of rt as text (of every runtime, oldest first, when rt is the zero handle):
+ * the first cap - 1 bytes and a NUL are written to buf (nothing when cap == 0; buf may then be
+ * NULL); *len_out (may be NULL) gets the full length without the NUL, so a second call with
+ * cap = *len_out + 1 gets it all. */
+MYRIAD_API myriad_status myriad_dump_tasks(myriad_runtime rt, char* buf, size_t cap,
+                                           size_t* len_out);
+/* From now on, signal signo (SIGQUIT is Go's) writes the dump of every runtime to stderr;
+ * the process goes on running. Calling it again moves the dump to the new signal.
+ * MYRIAD_EINVAL: a signal that cannot be caught or that the runtime needs (SIGSEGV). */
+MYRIAD_API myriad_status myriad_enable_task_dump_on_signal(int signo);
+/* Restores the signal's previous disposition. Not from a signal handler. */
+MYRIAD_API myriad_status myriad_disable_task_dump_on_signal(void);
+/* Names for myriad_task_state / myriad_wait_reason values; never NULL ("?" when unknown). */
+MYRIAD_API const char* myriad_task_state_name(int state);
+MYRIAD_API const char* myriad_wait_reason_name(int reason);
 
 #ifdef __cplusplus
 }

@@ -1,11 +1,29 @@
 // The C ABI: translation, handle checks and error codes only — the logic lives in core/.
 #include "myriad.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
 #include <new>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "handle_table.hpp"
+#include "myriad/chan.hpp"
+#include "myriad/cond.hpp"
+#include "myriad/mutex.hpp"
+#include "myriad/once.hpp"
 #include "myriad/runtime.hpp"
+#include "myriad/semaphore.hpp"
+#include "myriad/task_dump.hpp"
+#include "myriad/time.hpp"
 #include "myriad/wait_group.hpp"
 
 namespace {
@@ -68,8 +86,354 @@ uint64_t task_id_of(myriad::detail::JoinState* js) {
 }
 
 constexpr size_t kConfigV1Size = offsetof(myriad_config, max_stacks) + sizeof(uint64_t);
+constexpr size_t kConfigDetectDeadlockSize =
+    offsetof(myriad_config, detect_deadlock) + sizeof(int32_t);
+constexpr size_t kConfigOnDeadlockSize = offsetof(myriad_config, on_deadlock_user) + sizeof(void*);
 constexpr size_t kSpawnOptionsV1Size =
     offsetof(myriad_spawn_options, function) + sizeof(const char*);
+
+// ---- The status codes mirror Errc (errors.hpp) one for one -----------------------------------
+static_assert(MYRIAD_ECHANCLOSED == static_cast<int>(Errc::channel_closed));
+static_assert(MYRIAD_EWOULDBLOCK == static_cast<int>(Errc::would_block));
+static_assert(MYRIAD_ETIMEDOUT == static_cast<int>(Errc::timed_out));
+static_assert(MYRIAD_ECANCELED == static_cast<int>(Errc::canceled));
+static_assert(MYRIAD_EALLASLEEP == static_cast<int>(Errc::deadlock));
+static_assert(MYRIAD_ENOTLOCKED == static_cast<int>(Errc::not_locked));
+static_assert(MYRIAD_ENILCHAN == static_cast<int>(Errc::nil_channel));
+static_assert(MYRIAD_EDEADLOCK == static_cast<int>(Errc::would_deadlock));
+
+// ---- Runtimes in creation order: the zero myriad_runtime, and the runtime of a timer ----------
+
+struct RuntimeEntry {
+  myriad::Runtime* rt;
+  uint64_t bits;
+};
+struct RuntimeList {
+  std::mutex mu;
+  std::vector<RuntimeEntry> v;  // oldest first
+};
+RuntimeList& runtime_list() {
+  static auto* l = new RuntimeList();
+  return *l;
+}
+
+// The runtime a call means: rt itself, or for the zero handle the calling task's runtime, else
+// the oldest runtime created here. *bits_out is its handle (0 for a runtime made in C++, which
+// the C ABI cannot check later).
+myriad_status resolve_runtime(myriad_runtime rt, myriad::Runtime** out, uint64_t* bits_out) {
+  if (rt.bits) {
+    *out = runtimes().lookup(rt.bits);
+    *bits_out = rt.bits;
+    return *out ? MYRIAD_OK : MYRIAD_EBADHANDLE;
+  }
+  RuntimeList& l = runtime_list();
+  std::lock_guard<std::mutex> g(l.mu);
+  if (myriad::Runtime* cur = myriad::Runtime::current()) {
+    *out = cur;
+    *bits_out = 0;
+    for (const RuntimeEntry& e : l.v)
+      if (e.rt == cur) *bits_out = e.bits;
+    return MYRIAD_OK;
+  }
+  if (l.v.empty()) return MYRIAD_ENOTINTASK;
+  *out = l.v.front().rt;
+  *bits_out = l.v.front().bits;
+  return MYRIAD_OK;
+}
+
+// False once the runtime a timer was made on has been destroyed (re-arming it would touch a
+// freed scheduler).
+bool runtime_alive(myriad::Runtime* rt, uint64_t bits) {
+  return bits == 0 || runtimes().lookup(bits) == rt;
+}
+
+// ---- Pinned handles: a handle held for the duration of one call (see handle_table.hpp) -------
+
+template <class T>
+using PaddedTable = myriad::capi::HandleTable<T, true>;
+
+template <class T>
+class Pin {
+ public:
+  Pin(PaddedTable<T>& table, uint64_t bits) noexcept
+      : table_(table), bits_(bits), p_(table.pin(bits)) {}
+  ~Pin() {
+    if (p_) table_.unpin(bits_);
+  }
+  Pin(const Pin&) = delete;
+  Pin& operator=(const Pin&) = delete;
+  T* get() const noexcept { return p_; }
+  T* operator->() const noexcept { return p_; }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+
+ private:
+  PaddedTable<T>& table_;
+  uint64_t bits_;
+  T* p_;
+};
+
+// Destroys the object behind `bits` unless a call is in progress on it or busy(object).
+template <class T, class Busy>
+myriad_status destroy_if_idle(PaddedTable<T>& table, uint64_t bits, Busy&& busy) {
+  T* p = nullptr;
+  switch (table.remove_if_idle(bits, busy, &p)) {
+    case PaddedTable<T>::Removed::bad_handle: return MYRIAD_EBADHANDLE;
+    case PaddedTable<T>::Removed::busy: return MYRIAD_EBUSY;
+    case PaddedTable<T>::Removed::ok: break;
+  }
+  delete p;
+  return MYRIAD_OK;
+}
+
+template <class T>
+myriad_status publish_padded(PaddedTable<T>& table, T* object, uint64_t* bits_out) {
+  uint64_t h = table.insert(object);
+  if (!h) {
+    delete object;
+    return MYRIAD_ENOMEM;
+  }
+  *bits_out = h;
+  return MYRIAD_OK;
+}
+
+// ---- Channels ----------------------------------------------------------------------------------
+
+namespace d = myriad::detail;
+
+// What a myriad_chan names: a reference to a core channel plus what the C side knows of it.
+// `refs` counts the handle and every call in progress; the last release frees the buffered
+// elements with elem_dtor (it must be the C side that does so: the core's ElemOps::destroy
+// also runs on moved-from slots, which for memcpy'd C elements still own their resources) and
+// drops the core reference. Nobody else holds a core reference to a channel made by
+// myriad_chan_create, so the drain sees every element left.
+struct CChan {
+  std::atomic<uint32_t> refs{1};
+  d::ChanCore* core = nullptr;
+  std::size_t elem_size = 0;
+  myriad_elem_dtor dtor = nullptr;
+  bool recv_only = false;  // timer, ticker, after and context done channels
+  std::unique_ptr<unsigned char[]> scratch;  // one element, to drain into (only with dtor)
+
+  void retain() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    if (dtor) {
+      bool ok = false;
+      while (d::chan_recv(core, scratch.get(), &ok, false) == Errc::ok && ok) dtor(scratch.get());
+    }
+    d::chan_release(core);
+    delete this;
+  }
+};
+
+PaddedTable<CChan>& chans() {
+  static auto* t = new PaddedTable<CChan>();
+  return *t;
+}
+
+// A channel held for the duration of one call; c == nullptr is the nil channel.
+struct ChanRef {
+  CChan* c = nullptr;
+  ChanRef() = default;
+  ChanRef(const ChanRef&) = delete;
+  ChanRef& operator=(const ChanRef&) = delete;
+  ~ChanRef() {
+    if (c) c->release();
+  }
+  d::ChanCore* core() const noexcept { return c ? c->core : nullptr; }
+  std::size_t elem_size() const noexcept { return c ? c->elem_size : 0; }
+  // elem may be NULL only for zero-size elements (and the nil channel, whose operations never
+  // touch it).
+  bool elem_ok(const void* elem) const noexcept { return elem || !c || c->elem_size == 0; }
+  bool can_send() const noexcept { return !c || !c->recv_only; }
+  void zero(void* elem) const noexcept {
+    if (c && elem && c->elem_size) std::memset(elem, 0, c->elem_size);
+  }
+};
+
+// Takes a reference for the call: the pin closes the window in which a concurrent destroy
+// could free the object between the lookup and the increment.
+myriad_status acquire_chan(myriad_chan h, ChanRef* out) noexcept {
+  if (h.bits == 0) return MYRIAD_OK;  // the nil channel
+  CChan* c = chans().pin(h.bits);
+  if (!c) return MYRIAD_EBADHANDLE;
+  c->retain();
+  chans().unpin(h.bits);
+  out->c = c;
+  return MYRIAD_OK;
+}
+
+// ElemOps of C elements: memcpy moves (all function pointers null), natural alignment up to 16
+// (slot size == elem_size). Interned per size, never freed (a channel keeps a pointer).
+const d::ElemOps* c_elem_ops(std::size_t size) {
+  static auto* mu = new std::mutex();
+  static auto* ops = new std::unordered_map<std::size_t, std::unique_ptr<d::ElemOps>>();
+  std::lock_guard<std::mutex> g(*mu);
+  auto& slot = (*ops)[size];
+  if (!slot) {
+    std::size_t align = size ? (size & (~size + 1)) : 1;
+    if (align > 16) align = 16;
+    slot.reset(new d::ElemOps{size, align, nullptr, nullptr, nullptr});
+  }
+  return slot.get();
+}
+
+// A handle for an existing core channel (timer, ticker, after, done): takes a core reference.
+myriad_status publish_core_chan(d::ChanCore* core, std::size_t elem_size, bool recv_only,
+                                myriad_chan* out) {
+  out->bits = 0;
+  if (!core) return MYRIAD_OK;  // the nil channel
+  auto* c = new (std::nothrow) CChan();
+  if (!c) return MYRIAD_ENOMEM;
+  d::chan_retain(core);
+  c->core = core;
+  c->elem_size = elem_size;
+  c->recv_only = recv_only;
+  uint64_t h = chans().insert(c);
+  if (!h) {
+    c->release();
+    return MYRIAD_ENOMEM;
+  }
+  out->bits = h;
+  return MYRIAD_OK;
+}
+
+// The element of timer channels is a TimePoint; C sees an int64_t of CLOCK_MONOTONIC ns.
+static_assert(sizeof(myriad::TimePoint) == sizeof(int64_t) &&
+                  alignof(myriad::TimePoint) == alignof(int64_t) &&
+                  std::is_trivially_copyable_v<myriad::TimePoint> &&
+                  std::is_same_v<myriad::TimePoint::rep, int64_t> &&
+                  std::is_same_v<myriad::TimePoint::period, std::nano>,
+              "timer channel elements must be one int64_t of nanoseconds");
+
+myriad::Duration ns_duration(int64_t ns) { return myriad::Duration(ns); }
+
+myriad_status recv_impl(myriad_chan ch, void* elem, bool* ok, bool block) {
+  if (ok) *ok = false;
+  ChanRef r;
+  if (myriad_status st = acquire_chan(ch, &r)) return st;
+  if (!r.elem_ok(elem)) return MYRIAD_EINVAL;
+  bool got = false;
+  Errc e = d::chan_recv(r.core(), elem, &got, block);
+  if (e == Errc::ok) {
+    if (!got) r.zero(elem);
+    if (ok) *ok = got;
+  }
+  return to_status(e);
+}
+
+// send/recv racing a timer that fires at deadline_ns (timed_out when the timer wins).
+myriad_status op_until(myriad_chan ch, void* elem, bool is_send, bool* ok, int64_t deadline_ns) {
+  if (ok) *ok = false;
+  ChanRef r;
+  if (myriad_status st = acquire_chan(ch, &r)) return st;
+  if (!r.elem_ok(elem) || (is_send && !r.can_send())) return MYRIAD_EINVAL;
+  const int64_t now = myriad::Clock::now().time_since_epoch().count();
+  if (now >= deadline_ns) return MYRIAD_ETIMEDOUT;
+  bool got = false;
+  Errc e = is_send ? d::chan_send(r.core(), elem, false) : d::chan_recv(r.core(), elem, &got, false);
+  if (e == Errc::would_block) {
+    myriad::Runtime* rt = nullptr;
+    uint64_t bits = 0;
+    if (myriad_status st = resolve_runtime(myriad_runtime{0}, &rt, &bits)) return st;
+    myriad_status st = guarded([&] {
+      myriad::Timer timer(*rt, ns_duration(deadline_ns - now));
+      myriad::TimePoint fired;
+      myriad::SelectCase cases[2] = {{r.core(), elem, is_send},
+                                     {timer.channel().core(), &fired, false}};
+      myriad::SelectResult res;
+      e = myriad::try_select_cases(cases, 2, true, &res);
+      if (e == Errc::ok) {
+        if (res.index == 1) e = Errc::timed_out;
+        got = res.ok;
+      }
+      return MYRIAD_OK;
+    });
+    if (st != MYRIAD_OK) return st;
+  }
+  if (e == Errc::ok && !is_send) {
+    if (!got) r.zero(elem);
+    if (ok) *ok = got;
+  }
+  return to_status(e);
+}
+
+// ---- Time --------------------------------------------------------------------------------------
+
+struct CTimer {
+  myriad::Timer timer;
+  myriad::Runtime* rt;
+  uint64_t rt_bits;
+};
+struct CTicker {
+  myriad::Ticker ticker;
+  myriad::Runtime* rt;
+  uint64_t rt_bits;
+};
+PaddedTable<CTimer>& timers() {
+  static auto* t = new PaddedTable<CTimer>();
+  return *t;
+}
+PaddedTable<CTicker>& tickers() {
+  static auto* t = new PaddedTable<CTicker>();
+  return *t;
+}
+
+// ---- Sync --------------------------------------------------------------------------------------
+
+PaddedTable<myriad::Mutex>& mutexes() {
+  static auto* t = new PaddedTable<myriad::Mutex>();
+  return *t;
+}
+PaddedTable<myriad::RWMutex>& rwmutexes() {
+  static auto* t = new PaddedTable<myriad::RWMutex>();
+  return *t;
+}
+PaddedTable<myriad::Cond>& conds() {
+  static auto* t = new PaddedTable<myriad::Cond>();
+  return *t;
+}
+PaddedTable<myriad::Once>& onces() {
+  static auto* t = new PaddedTable<myriad::Once>();
+  return *t;
+}
+PaddedTable<myriad::Semaphore>& sems() {
+  static auto* t = new PaddedTable<myriad::Semaphore>();
+  return *t;
+}
+
+template <class T>
+myriad_status create_plain(PaddedTable<T>& table, uint64_t* bits_out) {
+  auto* p = new (std::nothrow) T();
+  if (!p) return MYRIAD_ENOMEM;
+  return publish_padded(table, p, bits_out);
+}
+
+// ---- Task dump ---------------------------------------------------------------------------------
+
+constexpr size_t kTaskInfoV1Size = offsetof(myriad_task_info, waited_ns) + sizeof(int64_t);
+static_assert(sizeof(myriad_task_info::label) == myriad::kMaxTaskLabel + 1);
+static_assert(MYRIAD_TASK_RUNNABLE == static_cast<int>(myriad::TaskState::runnable) &&
+              MYRIAD_TASK_RUNNING == static_cast<int>(myriad::TaskState::running) &&
+              MYRIAD_TASK_WAITING == static_cast<int>(myriad::TaskState::waiting) &&
+              MYRIAD_TASK_DEAD == static_cast<int>(myriad::TaskState::dead) &&
+              MYRIAD_TASK_FREE == static_cast<int>(myriad::TaskState::free));
+static_assert(MYRIAD_WAIT_NONE == static_cast<int>(myriad::WaitReason::none) &&
+              MYRIAD_WAIT_JOIN == static_cast<int>(myriad::WaitReason::join) &&
+              MYRIAD_WAIT_WAIT_GROUP == static_cast<int>(myriad::WaitReason::wait_group) &&
+              MYRIAD_WAIT_PARK == static_cast<int>(myriad::WaitReason::test_park) &&
+              MYRIAD_WAIT_CHAN_SEND == static_cast<int>(myriad::WaitReason::chan_send) &&
+              MYRIAD_WAIT_CHAN_RECV == static_cast<int>(myriad::WaitReason::chan_recv) &&
+              MYRIAD_WAIT_SELECT == static_cast<int>(myriad::WaitReason::select) &&
+              MYRIAD_WAIT_SELECT_NO_CASES == static_cast<int>(myriad::WaitReason::select_no_cases) &&
+              MYRIAD_WAIT_NIL_CHAN == static_cast<int>(myriad::WaitReason::nil_chan) &&
+              MYRIAD_WAIT_SLEEP == static_cast<int>(myriad::WaitReason::sleep) &&
+              MYRIAD_WAIT_MUTEX == static_cast<int>(myriad::WaitReason::mutex) &&
+              MYRIAD_WAIT_RW_READ == static_cast<int>(myriad::WaitReason::rw_read) &&
+              MYRIAD_WAIT_RW_WRITE == static_cast<int>(myriad::WaitReason::rw_write) &&
+              MYRIAD_WAIT_COND == static_cast<int>(myriad::WaitReason::cond) &&
+              MYRIAD_WAIT_SEMAPHORE == static_cast<int>(myriad::WaitReason::semaphore) &&
+              MYRIAD_WAIT_ONCE == static_cast<int>(myriad::WaitReason::once));
 
 }  // namespace
 
@@ -79,7 +443,7 @@ uint32_t myriad_abi_version(void) { return MYRIAD_ABI_VERSION; }
 const char* myriad_version(void) { return "0.1.0"; }
 
 const char* myriad_strerror(int status) {
-  if (status < 0 || status > static_cast<int>(Errc::would_deadlock)) return "unknown status";
+  if (status < 0 || status > static_cast<int>(Errc::nil_channel)) return "unknown status";
   return myriad::strerror(static_cast<Errc>(status));
 }
 
@@ -91,6 +455,9 @@ void myriad_config_init(myriad_config* config) {
   config->guard_pages = MYRIAD_GUARD_AUTO;
   config->on_exception = MYRIAD_EXC_LOG;
   config->report_abandoned = 1;
+  config->detect_deadlock = 1;
+  config->on_deadlock = nullptr;
+  config->on_deadlock_user = nullptr;
 }
 
 myriad_status myriad_runtime_create(const myriad_config* config, myriad_runtime* out) {
@@ -111,8 +478,21 @@ myriad_status myriad_runtime_create(const myriad_config* config, myriad_runtime*
       c.on_task_exception = static_cast<myriad::OnTaskException>(config->on_exception);
       c.report_abandoned = config->report_abandoned != 0;
       c.max_stacks = static_cast<std::size_t>(config->max_stacks);
+      // Fields appended later are read only when the caller's struct has them.
+      if (config->size >= kConfigDetectDeadlockSize)
+        c.detect_deadlock = config->detect_deadlock != 0;
+      if (config->size >= kConfigOnDeadlockSize && config->on_deadlock) {
+        auto fn = config->on_deadlock;
+        void* user = config->on_deadlock_user;
+        c.on_deadlock = [fn, user](const std::string& report) { fn(report.c_str(), user); };
+      }
     }
-    return publish(runtimes(), new myriad::Runtime(std::move(c)), &out->bits);
+    auto* r = new myriad::Runtime(std::move(c));
+    if (myriad_status st = publish(runtimes(), r, &out->bits)) return st;
+    RuntimeList& l = runtime_list();
+    std::lock_guard<std::mutex> g(l.mu);
+    l.v.push_back(RuntimeEntry{r, out->bits});
+    return MYRIAD_OK;
   });
 }
 
@@ -129,6 +509,13 @@ myriad_status myriad_runtime_destroy(myriad_runtime rt) {
   if (st != MYRIAD_OK) return st;
   r = runtimes().remove(rt.bits);
   if (!r) return MYRIAD_EBADHANDLE;
+  {
+    RuntimeList& l = runtime_list();
+    std::lock_guard<std::mutex> g(l.mu);
+    l.v.erase(std::remove_if(l.v.begin(), l.v.end(),
+                             [&](const RuntimeEntry& e) { return e.bits == rt.bits; }),
+              l.v.end());
+  }
   delete r;
   return MYRIAD_OK;
 }
@@ -274,6 +661,527 @@ myriad_status myriad_wait_group_wait(myriad_wait_group wg) {
     w->wait();
     return MYRIAD_OK;
   });
+}
+
+// ---- Channels ----------------------------------------------------------------------------------
+
+myriad_status myriad_chan_create(size_t elem_size, size_t capacity, void (*elem_dtor)(void* elem),
+                                 myriad_chan* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  if (elem_size > MYRIAD_CHAN_MAX_ELEM_SIZE) return MYRIAD_EINVAL;
+  if (elem_size && capacity > MYRIAD_CHAN_MAX_BUFFER_BYTES / elem_size) return MYRIAD_EINVAL;
+  return guarded([&]() -> myriad_status {
+    std::unique_ptr<CChan> c(new CChan());
+    c->elem_size = elem_size;
+    c->dtor = elem_dtor;
+    if (elem_dtor) c->scratch.reset(new unsigned char[elem_size ? elem_size : 1]);
+    Errc e = Errc::ok;
+    c->core = d::chan_create(c_elem_ops(elem_size), capacity, &e);
+    if (!c->core) return to_status(e);
+    uint64_t h = chans().insert(c.get());
+    if (!h) {
+      c.release()->release();
+      return MYRIAD_ENOMEM;
+    }
+    c.release();
+    out->bits = h;
+    return MYRIAD_OK;
+  });
+}
+
+myriad_status myriad_chan_destroy(myriad_chan ch) {
+  if (ch.bits == 0) return MYRIAD_OK;  // the nil channel
+  CChan* c = chans().remove(ch.bits);
+  if (!c) return MYRIAD_EBADHANDLE;
+  c->release();  // the handle's reference; calls in progress hold their own
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_chan_send(myriad_chan ch, const void* elem) {
+  ChanRef r;
+  if (myriad_status st = acquire_chan(ch, &r)) return st;
+  if (!r.elem_ok(elem) || !r.can_send()) return MYRIAD_EINVAL;
+  return to_status(d::chan_send(r.core(), const_cast<void*>(elem), true));
+}
+
+myriad_status myriad_chan_recv(myriad_chan ch, void* elem, bool* ok) {
+  return recv_impl(ch, elem, ok, true);
+}
+
+myriad_status myriad_chan_try_send(myriad_chan ch, const void* elem) {
+  ChanRef r;
+  if (myriad_status st = acquire_chan(ch, &r)) return st;
+  if (!r.elem_ok(elem) || !r.can_send()) return MYRIAD_EINVAL;
+  return to_status(d::chan_send(r.core(), const_cast<void*>(elem), false));
+}
+
+myriad_status myriad_chan_try_recv(myriad_chan ch, void* elem, bool* ok) {
+  return recv_impl(ch, elem, ok, false);
+}
+
+myriad_status myriad_chan_close(myriad_chan ch) {
+  ChanRef r;
+  if (myriad_status st = acquire_chan(ch, &r)) return st;
+  if (!r.can_send()) return MYRIAD_EINVAL;
+  return to_status(d::chan_close(r.core()));
+}
+
+myriad_status myriad_chan_len(myriad_chan ch, size_t* len_out) {
+  if (!len_out) return MYRIAD_EINVAL;
+  *len_out = 0;
+  ChanRef r;
+  if (myriad_status st = acquire_chan(ch, &r)) return st;
+  *len_out = d::chan_len(r.core());
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_chan_cap(myriad_chan ch, size_t* cap_out) {
+  if (!cap_out) return MYRIAD_EINVAL;
+  *cap_out = 0;
+  ChanRef r;
+  if (myriad_status st = acquire_chan(ch, &r)) return st;
+  *cap_out = d::chan_cap(r.core());
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_chan_send_deadline(myriad_chan ch, const void* elem, int64_t deadline_ns) {
+  return op_until(ch, const_cast<void*>(elem), true, nullptr, deadline_ns);
+}
+
+myriad_status myriad_chan_recv_deadline(myriad_chan ch, void* elem, bool* ok,
+                                        int64_t deadline_ns) {
+  return op_until(ch, elem, false, ok, deadline_ns);
+}
+
+// ---- Select ------------------------------------------------------------------------------------
+
+myriad_status myriad_select(myriad_select_case* cases, size_t n, int block, int* index_out,
+                            bool* ok_out) {
+  if (!index_out) return MYRIAD_EINVAL;
+  *index_out = -1;
+  if (ok_out) *ok_out = false;
+  if (n && !cases) return MYRIAD_EINVAL;
+  if (n > 65536) return MYRIAD_EINVAL;
+  constexpr size_t kInline = 8;
+  ChanRef inline_refs[kInline];
+  myriad::SelectCase inline_cases[kInline];
+  std::unique_ptr<ChanRef[]> heap_refs;
+  std::unique_ptr<myriad::SelectCase[]> heap_cases;
+  ChanRef* refs = inline_refs;
+  myriad::SelectCase* sc = inline_cases;
+  if (n > kInline) {
+    heap_refs.reset(new (std::nothrow) ChanRef[n]);
+    heap_cases.reset(new (std::nothrow) myriad::SelectCase[n]);
+    if (!heap_refs || !heap_cases) return MYRIAD_ENOMEM;
+    refs = heap_refs.get();
+    sc = heap_cases.get();
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const myriad_select_case& k = cases[i];
+    if (k.dir != MYRIAD_SEND && k.dir != MYRIAD_RECV) return MYRIAD_EINVAL;
+    if (myriad_status st = acquire_chan(k.chan, &refs[i])) return st;
+    if (!refs[i].elem_ok(k.elem)) return MYRIAD_EINVAL;
+    if (k.dir == MYRIAD_SEND && !refs[i].can_send()) return MYRIAD_EINVAL;
+    sc[i] = myriad::SelectCase{refs[i].core(), k.elem, k.dir == MYRIAD_SEND};
+  }
+  myriad::SelectResult res;
+  Errc e = myriad::try_select_cases(sc, n, block != 0, &res);
+  if (e == Errc::ok || e == Errc::channel_closed) *index_out = res.index;
+  if (e == Errc::ok && res.index >= 0 && cases[res.index].dir == MYRIAD_RECV) {
+    if (!res.ok) refs[res.index].zero(cases[res.index].elem);
+    if (ok_out) *ok_out = res.ok;
+  }
+  return to_status(e);
+}
+
+// ---- Time --------------------------------------------------------------------------------------
+
+myriad_status myriad_sleep_ns(int64_t ns) {
+  return guarded([&] {
+    myriad::this_task::sleep_for(ns_duration(ns));
+    return MYRIAD_OK;
+  });
+}
+
+int64_t myriad_now_ns(void) { return myriad::Clock::now().time_since_epoch().count(); }
+
+myriad_status myriad_timer_create(myriad_runtime rt, int64_t ns, myriad_timer* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  myriad::Runtime* r = nullptr;
+  uint64_t bits = 0;
+  if (myriad_status st = resolve_runtime(rt, &r, &bits)) return st;
+  return guarded([&] {
+    return publish_padded(timers(), new CTimer{myriad::Timer(*r, ns_duration(ns)), r, bits},
+                          &out->bits);
+  });
+}
+
+myriad_status myriad_timer_chan(myriad_timer t, myriad_chan* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  Pin<CTimer> p(timers(), t.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  return publish_core_chan(p->timer.channel().core(), sizeof(int64_t), true, out);
+}
+
+myriad_status myriad_timer_stop(myriad_timer t, bool* was_active_out) {
+  if (was_active_out) *was_active_out = false;
+  Pin<CTimer> p(timers(), t.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  bool was = p->timer.stop();
+  if (was_active_out) *was_active_out = was;
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_timer_reset(myriad_timer t, int64_t ns, bool* was_active_out) {
+  if (was_active_out) *was_active_out = false;
+  Pin<CTimer> p(timers(), t.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  if (!runtime_alive(p->rt, p->rt_bits)) return MYRIAD_ECLOSED;
+  bool was = p->timer.reset(ns_duration(ns));
+  if (was_active_out) *was_active_out = was;
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_timer_destroy(myriad_timer t) {
+  return destroy_if_idle(timers(), t.bits, [](CTimer*) { return false; });
+}
+
+myriad_status myriad_ticker_create(myriad_runtime rt, int64_t period_ns, myriad_ticker* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  if (period_ns <= 0) return MYRIAD_EINVAL;
+  myriad::Runtime* r = nullptr;
+  uint64_t bits = 0;
+  if (myriad_status st = resolve_runtime(rt, &r, &bits)) return st;
+  return guarded([&] {
+    return publish_padded(tickers(),
+                          new CTicker{myriad::Ticker(*r, ns_duration(period_ns)), r, bits},
+                          &out->bits);
+  });
+}
+
+myriad_status myriad_ticker_chan(myriad_ticker t, myriad_chan* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  Pin<CTicker> p(tickers(), t.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  return publish_core_chan(p->ticker.channel().core(), sizeof(int64_t), true, out);
+}
+
+myriad_status myriad_ticker_stop(myriad_ticker t) {
+  Pin<CTicker> p(tickers(), t.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  p->ticker.stop();
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_ticker_reset(myriad_ticker t, int64_t period_ns) {
+  Pin<CTicker> p(tickers(), t.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  if (period_ns <= 0) return MYRIAD_EINVAL;
+  if (!runtime_alive(p->rt, p->rt_bits)) return MYRIAD_ECLOSED;
+  return guarded([&] {
+    p->ticker.reset(ns_duration(period_ns));
+    return MYRIAD_OK;
+  });
+}
+
+myriad_status myriad_ticker_destroy(myriad_ticker t) {
+  return destroy_if_idle(tickers(), t.bits, [](CTicker*) { return false; });
+}
+
+myriad_status myriad_after(myriad_runtime rt, int64_t ns, myriad_chan* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  myriad::Runtime* r = nullptr;
+  uint64_t bits = 0;
+  if (myriad_status st = resolve_runtime(rt, &r, &bits)) return st;
+  return guarded([&] {
+    myriad::Chan<myriad::TimePoint> c = myriad::after(*r, ns_duration(ns));
+    return publish_core_chan(c.core(), sizeof(int64_t), true, out);
+  });
+}
+
+myriad_status myriad_after_func(myriad_runtime rt, int64_t ns, myriad_task_fn fn, void* arg,
+                                myriad_timer* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  if (!fn) return MYRIAD_EINVAL;
+  myriad::Runtime* r = nullptr;
+  uint64_t bits = 0;
+  if (myriad_status st = resolve_runtime(rt, &r, &bits)) return st;
+  return guarded([&] {
+    CClosure closure{fn, arg};
+    return publish_padded(timers(),
+                          new CTimer{myriad::after_func(*r, ns_duration(ns), closure), r, bits},
+                          &out->bits);
+  });
+}
+
+// ---- Sync --------------------------------------------------------------------------------------
+
+myriad_status myriad_mutex_create(myriad_mutex* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  return create_plain(mutexes(), &out->bits);
+}
+
+myriad_status myriad_mutex_destroy(myriad_mutex m) {
+  return destroy_if_idle(mutexes(), m.bits, [](myriad::Mutex* x) { return x->is_locked(); });
+}
+
+myriad_status myriad_mutex_lock(myriad_mutex m) {
+  Pin<myriad::Mutex> p(mutexes(), m.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  p->lock();
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_mutex_trylock(myriad_mutex m) {
+  Pin<myriad::Mutex> p(mutexes(), m.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  return p->try_lock() ? MYRIAD_OK : MYRIAD_EWOULDBLOCK;
+}
+
+myriad_status myriad_mutex_unlock(myriad_mutex m) {
+  Pin<myriad::Mutex> p(mutexes(), m.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  return guarded([&] {
+    p->unlock();
+    return MYRIAD_OK;
+  });
+}
+
+myriad_status myriad_rwmutex_create(myriad_rwmutex* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  return create_plain(rwmutexes(), &out->bits);
+}
+
+myriad_status myriad_rwmutex_destroy(myriad_rwmutex m) {
+  return destroy_if_idle(rwmutexes(), m.bits, [](myriad::RWMutex* x) {
+    return x->is_write_locked() || x->readers() != 0 || x->writer_waiting();
+  });
+}
+
+myriad_status myriad_rwmutex_lock(myriad_rwmutex m) {
+  Pin<myriad::RWMutex> p(rwmutexes(), m.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  p->lock();
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_rwmutex_trylock(myriad_rwmutex m) {
+  Pin<myriad::RWMutex> p(rwmutexes(), m.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  return p->try_lock() ? MYRIAD_OK : MYRIAD_EWOULDBLOCK;
+}
+
+myriad_status myriad_rwmutex_unlock(myriad_rwmutex m) {
+  Pin<myriad::RWMutex> p(rwmutexes(), m.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  return guarded([&] {
+    p->unlock();
+    return MYRIAD_OK;
+  });
+}
+
+myriad_status myriad_rwmutex_rlock(myriad_rwmutex m) {
+  Pin<myriad::RWMutex> p(rwmutexes(), m.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  p->rlock();
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_rwmutex_tryrlock(myriad_rwmutex m) {
+  Pin<myriad::RWMutex> p(rwmutexes(), m.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  return p->try_rlock() ? MYRIAD_OK : MYRIAD_EWOULDBLOCK;
+}
+
+myriad_status myriad_rwmutex_runlock(myriad_rwmutex m) {
+  Pin<myriad::RWMutex> p(rwmutexes(), m.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  return guarded([&] {
+    p->runlock();
+    return MYRIAD_OK;
+  });
+}
+
+myriad_status myriad_cond_create(myriad_cond* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  return create_plain(conds(), &out->bits);
+}
+
+myriad_status myriad_cond_destroy(myriad_cond c) {
+  return destroy_if_idle(conds(), c.bits, [](myriad::Cond*) { return false; });
+}
+
+myriad_status myriad_cond_wait(myriad_cond c, myriad_mutex m) {
+  Pin<myriad::Cond> pc(conds(), c.bits);
+  if (!pc) return MYRIAD_EBADHANDLE;
+  Pin<myriad::Mutex> pm(mutexes(), m.bits);
+  if (!pm) return MYRIAD_EBADHANDLE;
+  return guarded([&] {
+    pc->wait(*pm.get());
+    return MYRIAD_OK;
+  });
+}
+
+myriad_status myriad_cond_signal(myriad_cond c) {
+  Pin<myriad::Cond> p(conds(), c.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  p->signal();
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_cond_broadcast(myriad_cond c) {
+  Pin<myriad::Cond> p(conds(), c.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  p->broadcast();
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_once_create(myriad_once* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  return create_plain(onces(), &out->bits);
+}
+
+myriad_status myriad_once_destroy(myriad_once o) {
+  return destroy_if_idle(onces(), o.bits, [](myriad::Once*) { return false; });
+}
+
+myriad_status myriad_once_call(myriad_once o, myriad_task_fn fn, void* arg) {
+  if (!fn) return MYRIAD_EINVAL;
+  Pin<myriad::Once> p(onces(), o.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  return guarded([&] {
+    p->call([fn, arg] { fn(arg); });
+    return MYRIAD_OK;
+  });
+}
+
+myriad_status myriad_sem_create(int64_t capacity, myriad_sem* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  if (capacity < 0 || capacity > myriad::Semaphore::kMaxCapacity) return MYRIAD_EINVAL;
+  auto* s = new (std::nothrow) myriad::Semaphore(capacity);
+  if (!s) return MYRIAD_ENOMEM;
+  return publish_padded(sems(), s, &out->bits);
+}
+
+myriad_status myriad_sem_destroy(myriad_sem s) {
+  return destroy_if_idle(sems(), s.bits,
+                         [](myriad::Semaphore* x) { return x->available() != x->capacity(); });
+}
+
+myriad_status myriad_sem_acquire(myriad_sem s, int64_t n) {
+  Pin<myriad::Semaphore> p(sems(), s.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  return guarded([&] {
+    p->acquire(n);
+    return MYRIAD_OK;
+  });
+}
+
+myriad_status myriad_sem_try_acquire(myriad_sem s, int64_t n) {
+  Pin<myriad::Semaphore> p(sems(), s.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  if (n < 0 || n > p->capacity()) return MYRIAD_EINVAL;
+  return p->try_acquire(n) ? MYRIAD_OK : MYRIAD_EWOULDBLOCK;
+}
+
+myriad_status myriad_sem_release(myriad_sem s, int64_t n) {
+  Pin<myriad::Semaphore> p(sems(), s.bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  return guarded([&] {
+    p->release(n);
+    return MYRIAD_OK;
+  });
+}
+
+// ---- Task dump ---------------------------------------------------------------------------------
+
+myriad_status myriad_list_tasks(myriad_runtime rt, myriad_task_info* out, size_t capacity,
+                                size_t* count_out) {
+  if (!count_out) return MYRIAD_EINVAL;
+  *count_out = 0;
+  if (capacity && (!out || out->size < kTaskInfoV1Size)) return MYRIAD_EINVAL;
+  const size_t stride = capacity ? out->size : 0;
+  myriad::Runtime* r = runtimes().lookup(rt.bits);
+  if (!r) return MYRIAD_EBADHANDLE;
+  return guarded([&] {
+    std::vector<myriad::TaskInfo> tasks = myriad::list_tasks(*r);
+    *count_out = tasks.size();
+    const size_t n = std::min(capacity, tasks.size());
+    const size_t written = std::min(stride, sizeof(myriad_task_info));
+    for (size_t i = 0; i < n; ++i) {
+      const myriad::TaskInfo& t = tasks[i];
+      myriad_task_info info;
+      std::memset(&info, 0, sizeof info);
+      info.size = written;
+      info.id = t.id;
+      info.parent_id = t.parent_id;
+      std::snprintf(info.label, sizeof info.label, "%s", t.label.c_str());
+      info.file = t.site.file ? t.site.file : "";
+      info.function = t.site.function ? t.site.function : "";
+      info.line = t.site.line;
+      info.state = static_cast<int32_t>(t.state);
+      info.wait_reason = static_cast<int32_t>(t.wait_reason);
+      info.waited_ns = static_cast<int64_t>(t.waited.count());
+      std::memcpy(reinterpret_cast<unsigned char*>(out) + i * stride, &info, written);
+    }
+    return MYRIAD_OK;
+  });
+}
+
+myriad_status myriad_dump_tasks(myriad_runtime rt, char* buf, size_t cap, size_t* len_out) {
+  if (len_out) *len_out = 0;
+  if (cap && !buf) return MYRIAD_EINVAL;
+  myriad::Runtime* r = nullptr;
+  if (rt.bits) {
+    r = runtimes().lookup(rt.bits);
+    if (!r) return MYRIAD_EBADHANDLE;
+  }
+  return guarded([&] {
+    std::string text = r ? myriad::dump_tasks(*r) : myriad::dump_all_tasks();
+    if (cap) {
+      const size_t n = std::min(cap - 1, text.size());
+      std::memcpy(buf, text.data(), n);
+      buf[n] = '\0';
+    }
+    if (len_out) *len_out = text.size();
+    return MYRIAD_OK;
+  });
+}
+
+myriad_status myriad_enable_task_dump_on_signal(int signo) {
+  return guarded([&] {
+    myriad::enable_task_dump_on_signal(signo);
+    return MYRIAD_OK;
+  });
+}
+
+myriad_status myriad_disable_task_dump_on_signal(void) {
+  return guarded([&] {
+    myriad::disable_task_dump_on_signal();
+    return MYRIAD_OK;
+  });
+}
+
+const char* myriad_task_state_name(int state) {
+  if (state < 0 || state > 255) return "?";
+  return myriad::to_string(static_cast<myriad::TaskState>(state));
+}
+
+const char* myriad_wait_reason_name(int reason) {
+  if (reason < 0 || reason > 255) return "?";
+  return myriad::to_string(static_cast<myriad::WaitReason>(reason));
 }
 
 }  // extern "C"

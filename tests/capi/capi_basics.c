@@ -32,7 +32,7 @@ static void test_strerror(void) {
   /* Every code has its own non-empty text, distinct from the others and from the unknown one. */
   const char* unknown = myriad_strerror(-1);
   CHECK(unknown != NULL);
-  for (int s = MYRIAD_OK; s <= MYRIAD_EDEADLOCK; ++s) {
+  for (int s = MYRIAD_OK; s <= MYRIAD_ENILCHAN; ++s) {
     const char* text = myriad_strerror(s);
     CHECK(text != NULL);
     if (!text) continue;
@@ -43,7 +43,7 @@ static void test_strerror(void) {
       if (other) CHECK(strcmp(text, other) != 0);
     }
   }
-  const int outside[] = {-1, -2, MYRIAD_EDEADLOCK + 1, 12, 100, 1 << 20, INT32_MAX, INT32_MIN};
+  const int outside[] = {-1, -2, MYRIAD_ENILCHAN + 1, 19, 100, 1 << 20, INT32_MAX, INT32_MIN};
   for (size_t i = 0; i < sizeof outside / sizeof outside[0]; ++i) {
     const char* text = myriad_strerror(outside[i]);
     CHECK(text != NULL);
@@ -62,6 +62,8 @@ static void test_config_init(void) {
   CHECK(c.guard_pages == MYRIAD_GUARD_AUTO);
   CHECK(c.on_exception == MYRIAD_EXC_LOG);
   CHECK(c.report_abandoned != 0);
+  CHECK(c.detect_deadlock == 1);
+  CHECK(c.on_deadlock == NULL && c.on_deadlock_user == NULL);
   myriad_config_init(NULL); /* documented as harmless: must not crash */
   CHECK(1);
 }

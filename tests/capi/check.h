@@ -35,6 +35,13 @@ static const char* check_status_name_(int s) {
     case MYRIAD_EABANDONED: return "MYRIAD_EABANDONED";
     case MYRIAD_EWRONGRUNTIME: return "MYRIAD_EWRONGRUNTIME";
     case MYRIAD_EDEADLOCK: return "MYRIAD_EDEADLOCK";
+    case MYRIAD_ECHANCLOSED: return "MYRIAD_ECHANCLOSED";
+    case MYRIAD_EWOULDBLOCK: return "MYRIAD_EWOULDBLOCK";
+    case MYRIAD_ETIMEDOUT: return "MYRIAD_ETIMEDOUT";
+    case MYRIAD_ECANCELED: return "MYRIAD_ECANCELED";
+    case MYRIAD_EALLASLEEP: return "MYRIAD_EALLASLEEP";
+    case MYRIAD_ENOTLOCKED: return "MYRIAD_ENOTLOCKED";
+    case MYRIAD_ENILCHAN: return "MYRIAD_ENILCHAN";
     default: return "(not a myriad_status)";
   }
 }
