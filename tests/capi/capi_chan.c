@@ -84,8 +84,8 @@ static void test_errors(void) {
   CHECK_ST(myriad_chan_len(again, &len), MYRIAD_OK);
   CHECK(len == 0);
   /* Forged handles: never valid (not the nil channel, which is exactly zero). */
-  myriad_chan forged[] = {{1}, {(uint64_t)1 << 32}, {again.bits + 1}, {again.bits ^ ((uint64_t)1 << 40)},
-                          {UINT64_MAX}};
+  myriad_chan forged[] = {{1}, {(uint64_t)1 << 32}, {again.bits + 1},
+                          {again.bits ^ ((uint64_t)1 << 40)}, {UINT64_MAX}};
   for (size_t i = 0; i < sizeof forged / sizeof forged[0]; ++i) {
     CHECK_ST(myriad_chan_send(forged[i], &v), MYRIAD_EBADHANDLE);
     CHECK_ST(myriad_chan_try_recv(forged[i], &v, &ok), MYRIAD_EBADHANDLE);
@@ -300,7 +300,8 @@ static void signal_receiver(void* arg) {
   int n = (int)(intptr_t)arg;
   for (int i = 0; i < n; ++i) {
     bool ok = false;
-    if (myriad_chan_recv(g_signal, NULL, &ok) == MYRIAD_OK && ok) atomic_fetch_add(&g_signals_got, 1);
+    if (myriad_chan_recv(g_signal, NULL, &ok) == MYRIAD_OK && ok)
+      atomic_fetch_add(&g_signals_got, 1);
   }
 }
 
@@ -661,7 +662,8 @@ static void* churn_thread(void* arg) {
 
 static void test_handle_churn(void) {
   pthread_t t[kChurnThreads];
-  for (int i = 0; i < kChurnThreads; ++i) REQUIRE(pthread_create(&t[i], NULL, churn_thread, NULL) == 0);
+  for (int i = 0; i < kChurnThreads; ++i)
+    REQUIRE(pthread_create(&t[i], NULL, churn_thread, NULL) == 0);
   for (int i = 0; i < kChurnThreads; ++i) pthread_join(t[i], NULL);
   CHECK(1);
 }

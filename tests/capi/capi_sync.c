@@ -159,7 +159,8 @@ static void test_mutex_exclusion(void) {
   g_counter = 0;
   CHECK_ST(myriad_wait_group_add(g_wg, kTasks + kThreads), MYRIAD_OK);
   pthread_t t[kThreads];
-  for (int i = 0; i < kTasks; ++i) CHECK_ST(myriad_spawn(rt, bump_task, NULL, NULL, NULL), MYRIAD_OK);
+  for (int i = 0; i < kTasks; ++i)
+    CHECK_ST(myriad_spawn(rt, bump_task, NULL, NULL, NULL), MYRIAD_OK);
   for (int i = 0; i < kThreads; ++i) REQUIRE(pthread_create(&t[i], NULL, bump_thread, NULL) == 0);
   CHECK_ST(myriad_wait_group_wait(g_wg), MYRIAD_OK);
   for (int i = 0; i < kThreads; ++i) pthread_join(t[i], NULL);

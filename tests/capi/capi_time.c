@@ -224,7 +224,8 @@ static void test_many_timers(void) {
   atomic_store(&g_timers_ok, 0);
   myriad_task h[kTasks];
   for (int i = 0; i < kTasks; ++i)
-    CHECK_ST(myriad_spawn(rt, timer_task, (void*)(intptr_t)((1 + i % 10) * MS), NULL, &h[i]), MYRIAD_OK);
+    CHECK_ST(myriad_spawn(rt, timer_task, (void*)(intptr_t)((1 + i % 10) * MS), NULL, &h[i]),
+             MYRIAD_OK);
   for (int i = 0; i < kTasks; ++i) CHECK_ST(myriad_join(h[i]), MYRIAD_OK);
   CHECK(atomic_load(&g_timers_ok) == kTasks);
   CHECK_ST(myriad_runtime_destroy(rt), MYRIAD_OK);
