@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "myriad.h"
@@ -602,6 +603,52 @@ static void test_sem_waiter_busy(void) {
   CHECK_ST(myriad_sem_destroy(g_sem0), MYRIAD_OK);
 }
 
+/* ---- destroy racing calls on the same handle ----------------------------------------------- */
+
+/* Threads lock and unlock a mutex until its handle dies; another thread keeps trying to destroy
+ * it. Destroy must say EBUSY while anyone is inside a call or holds the lock, OK exactly once,
+ * and afterwards every call EBADHANDLE — never a use of freed memory (ASan/TSan builds). */
+enum { kRacers = 4 };
+static myriad_mutex g_race_m;
+static atomic_int g_race_bad;
+
+static void* racer(void* arg) {
+  (void)arg;
+  long rounds = 0;
+  for (;;) {
+    myriad_status st =
+        (rounds++ % 2) ? myriad_mutex_trylock(g_race_m) : myriad_mutex_lock(g_race_m);
+    if (st == MYRIAD_EBADHANDLE) break;
+    if (st == MYRIAD_EWOULDBLOCK) continue;
+    if (st != MYRIAD_OK) {
+      atomic_fetch_add(&g_race_bad, 1);
+      break;
+    }
+    /* Held: destroy cannot succeed until this unlock. */
+    if (myriad_mutex_unlock(g_race_m) != MYRIAD_OK) atomic_fetch_add(&g_race_bad, 1);
+    struct timespec pause = {0, 2000}; /* leave windows in which nobody is inside a call */
+    nanosleep(&pause, NULL);
+  }
+  return NULL;
+}
+
+static void test_destroy_races(void) {
+  for (int round = 0; round < 20; ++round) {
+    REQUIRE(myriad_mutex_create(&g_race_m) == MYRIAD_OK);
+    atomic_store(&g_race_bad, 0);
+    pthread_t t[kRacers];
+    for (int i = 0; i < kRacers; ++i) REQUIRE(pthread_create(&t[i], NULL, racer, NULL) == 0);
+    myriad_sleep_ns(MS / 2);
+    int busy = 0;
+    myriad_status st;
+    while ((st = myriad_mutex_destroy(g_race_m)) == MYRIAD_EBUSY) ++busy;
+    CHECK_ST(st, MYRIAD_OK);
+    for (int i = 0; i < kRacers; ++i) pthread_join(t[i], NULL);
+    CHECK(atomic_load(&g_race_bad) == 0);
+    CHECK_ST(myriad_mutex_destroy(g_race_m), MYRIAD_EBADHANDLE);
+  }
+}
+
 int main(void) {
   test_errors();
   test_mutex_states();
@@ -615,5 +662,6 @@ int main(void) {
   test_sem_states();
   test_sem_bounds();
   test_sem_waiter_busy();
+  test_destroy_races();
   return CHECK_SUMMARY();
 }
