@@ -259,33 +259,6 @@ void deadline_fire(TimerNode* n, uint64_t, int64_t) noexcept {
   release_weak(c);  // the reference the heap handed to this fire
 }
 
-int64_t to_ns(TimePoint tp) noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
-}
-
-// now + d without overflow: a huge duration means "never", as in Go (and since now >= 0, a
-// negative one cannot overflow).
-int64_t deadline_after(Duration d) noexcept {
-  int64_t now = monotonic_now_ns();
-  int64_t n = d.count();
-  if (n > kNever - 1 - now) return kNever - 1;
-  return now + n;
-}
-
-// The runtime a deadline's timer goes to (the same rule as Timer's: time.hpp).
-Scheduler* timer_scheduler(Runtime* rt) {
-  if (rt) return &rt->scheduler();
-  if (Task* t = current_task()) return t->sched;
-  Scheduler* oldest = nullptr;
-  for_each_scheduler([&](Scheduler* s) {
-    oldest = s;
-    return false;
-  });
-  if (!oldest)
-    throw Error(Errc::not_in_task, "myriad: a context deadline needs a runtime; none is alive");
-  return oldest;
-}
-
 std::shared_ptr<const Cause> make_cause(Cause&& c) noexcept {
   if (c.code == Errc::ok) return nullptr;
   try {
@@ -302,7 +275,7 @@ std::pair<Context, CancelFunc> make_cancel_ctx(Runtime* rt, const Context& paren
   const int64_t parent_deadline = p ? p->deadline : kNever;
   const bool own_deadline = deadline_ns < parent_deadline;
   const bool expired = own_deadline && deadline_ns <= monotonic_now_ns();
-  Scheduler* sched = own_deadline && !expired ? timer_scheduler(rt) : nullptr;
+  Scheduler* sched = own_deadline && !expired ? timer_scheduler(rt, "a context deadline") : nullptr;
 
   auto* c = new (std::nothrow) CancelNode();
   if (!c) throw Error(Errc::no_memory, "myriad: context");

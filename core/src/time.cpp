@@ -1,6 +1,7 @@
 // Sleep, Timer, Ticker, after and after_func on the per-proc timer heaps (timers.hpp).
 #include "myriad/time.hpp"
 
+#include <string>
 #include <thread>
 
 #include "chan_impl.hpp"
@@ -26,14 +27,10 @@ bool timer_arm(Scheduler* s, TimerNode* t) noexcept {
   return true;
 }
 
-namespace {
-
 int64_t to_ns(TimePoint tp) noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
 }
-TimePoint from_ns(int64_t ns) noexcept { return TimePoint(std::chrono::nanoseconds(ns)); }
 
-// now + d without overflow (a huge duration means "never", as in Go).
 int64_t deadline_after(Duration d) noexcept {
   int64_t now = monotonic_now_ns();
   int64_t n = d.count();
@@ -41,8 +38,7 @@ int64_t deadline_after(Duration d) noexcept {
   return now + n;
 }
 
-// The runtime a timer belongs to (see time.hpp).
-Scheduler* timer_scheduler(Runtime* rt) {
+Scheduler* timer_scheduler(Runtime* rt, const char* what) {
   if (rt) return &rt->scheduler();
   if (Task* t = current_task()) return t->sched;
   Scheduler* oldest = nullptr;
@@ -51,9 +47,14 @@ Scheduler* timer_scheduler(Runtime* rt) {
     return false;
   });
   if (!oldest)
-    throw Error(Errc::not_in_task, "myriad: a timer needs a runtime; none is alive");
+    throw Error(Errc::not_in_task,
+                std::string("myriad: ") + what + " needs a runtime; none is alive");
   return oldest;
 }
+
+namespace {
+
+TimePoint from_ns(int64_t ns) noexcept { return TimePoint(std::chrono::nanoseconds(ns)); }
 
 // --- sleeping tasks: an uncounted node on the task's own stack -------------------------------
 
@@ -199,7 +200,7 @@ Timer::Timer(Duration d) { init(nullptr, d); }
 Timer::Timer(Runtime& rt, Duration d) { init(&rt, d); }
 
 void Timer::init(Runtime* rt, Duration d) {
-  ChanTimer* t = new_chan_timer(timer_scheduler(rt), true);
+  ChanTimer* t = new_chan_timer(timer_scheduler(rt, "a timer"), true);
   t->node.when = deadline_after(d);
   ch_ = Chan<TimePoint>::from_core(t->ch);
   t_ = t;
@@ -241,7 +242,7 @@ Ticker::Ticker(Runtime& rt, Duration period) { init(&rt, period); }
 
 void Ticker::init(Runtime* rt, Duration period) {
   if (period.count() <= 0) throw Error(Errc::invalid_argument, "myriad::Ticker: period <= 0");
-  ChanTimer* t = new_chan_timer(timer_scheduler(rt), true);
+  ChanTimer* t = new_chan_timer(timer_scheduler(rt, "a timer"), true);
   t->node.when = deadline_after(period);
   t->node.period = period.count();
   ch_ = Chan<TimePoint>::from_core(t->ch);
@@ -283,7 +284,7 @@ void Ticker::reset(Duration period) {
 
 namespace {
 Chan<TimePoint> after_on(Runtime* rt, Duration d) {
-  ChanTimer* t = new_chan_timer(timer_scheduler(rt), true);
+  ChanTimer* t = new_chan_timer(timer_scheduler(rt, "a timer"), true);
   t->node.when = deadline_after(d);
   Chan<TimePoint> ch = Chan<TimePoint>::from_core(t->ch);
   try {
@@ -298,7 +299,7 @@ Chan<TimePoint> after_on(Runtime* rt, Duration d) {
 
 Timer after_func_on(Runtime* rt, Duration d, std::function<void()> f) {
   if (!f) throw Error(Errc::invalid_argument, "myriad::after_func: empty function");
-  ChanTimer* t = new_chan_timer(timer_scheduler(rt), false);
+  ChanTimer* t = new_chan_timer(timer_scheduler(rt, "a timer"), false);
   t->func = std::move(f);
   t->node.when = deadline_after(d);
   Timer tm = Timer::adopt(t);

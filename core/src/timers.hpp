@@ -19,10 +19,15 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
 #include "spin_lock.hpp"
+
+namespace myriad {
+class Runtime;
+}
 
 namespace myriad::detail {
 
@@ -32,6 +37,13 @@ struct TimerHeap;
 inline constexpr int64_t kNever = INT64_MAX;
 
 int64_t monotonic_now_ns() noexcept;  // CLOCK_MONOTONIC, the clock of std::chrono::steady_clock
+// A steady_clock time point in CLOCK_MONOTONIC ns, and now + d without overflow (a huge d means
+// "never", as in Go). time.cpp.
+int64_t to_ns(std::chrono::steady_clock::time_point tp) noexcept;
+int64_t deadline_after(std::chrono::nanoseconds d) noexcept;
+// The runtime a timer (or a context deadline) belongs to: rt if given, else the calling task's,
+// else the oldest live one; throws Error(not_in_task) naming `what` if there is none.
+Scheduler* timer_scheduler(Runtime* rt, const char* what);
 
 struct TimerNode {
   int64_t when = 0;    // CLOCK_MONOTONIC ns
