@@ -7,12 +7,13 @@
  *    function taking a required pointer returns MYRIAD_EINVAL for NULL.
  *  - Handles are opaque 64-bit values checked on every call: a handle that was never valid, was
  *    destroyed or was already joined gives MYRIAD_EBADHANDLE, never a crash. A zero handle is
- *    never valid, except where documented: the zero myriad_chan is Go's nil channel, and a
- *    zero myriad_runtime means "the calling task's runtime, else the oldest one".
+ *    never valid, except where documented: the zero myriad_chan is Go's nil channel; a zero
+ *    myriad_runtime means "the calling task's runtime, else the oldest one" for the functions
+ *    that make timers (time, contexts) and "every runtime" for myriad_dump_tasks.
  *  - Destroying a handle while another thread is inside a call on it:
  *      channels and contexts: allowed — the call keeps the object alive and completes
- *        normally (a blocked receive still gets its value); the object is freed after the last
- *        handle is destroyed and the last call returned.
+ *        normally (e.g. a receive blocked on a timer's channel still gets the tick); the object
+ *        is freed after the last handle is destroyed and the last call returned.
  *      mutexes, rwmutexes, conds, onces, semaphores, timers, tickers: refused with
  *        MYRIAD_EBUSY while any call on the handle is in progress (a waiter counts) or while
  *        the object is held (a locked mutex, acquired semaphore units).
@@ -31,9 +32,9 @@
  *  - Go's semantics (nil channels, closed channels, select, timers since Go 1.23, contexts);
  *    where Go panics, a status is returned and nothing changes.
  *
- * Contents: status codes · handles · versions · runtime · tasks · host-driven procs · wait
- * groups · channels · select · time (sleep, timers, tickers) · sync (mutex, rwmutex, cond,
- * once, semaphore) · task dump · contexts.
+ * Contents, in this order: status codes and handles, versions, runtime, tasks, host-driven
+ * procs, wait groups, channels, select, time (sleep, timers, tickers), sync (mutex, rwmutex,
+ * cond, once, semaphore), task dump, contexts.
  */
 #ifndef MYRIAD_H
 #define MYRIAD_H
@@ -57,14 +58,19 @@ extern "C" {
 #define MYRIAD_VERSION_MINOR 1
 #define MYRIAD_VERSION_PATCH 0
 
+/* ==== Status codes and handles =============================================================== */
+
 typedef enum myriad_status {
   MYRIAD_OK = 0,
-  MYRIAD_EINVAL = 1,          /* null pointer, bad size field, bad enum value */
+  MYRIAD_EINVAL = 1,          /* null pointer, bad size field, bad enum value, size out of range,
+                                 send/close on a receive-only channel */
   MYRIAD_EBADHANDLE = 2,      /* never valid, destroyed, or already joined */
-  MYRIAD_ECLOSED = 3,         /* the runtime is shutting down */
+  MYRIAD_ECLOSED = 3,         /* the runtime is shutting down (or gone: timer/ticker reset) */
   MYRIAD_ENOMEM = 4,          /* out of memory for a stack, or past config.max_stacks */
-  MYRIAD_ENOTINTASK = 5,      /* the call needs to run inside a task */
-  MYRIAD_EBUSY = 6,           /* no host proc free for myriad_step, or step re-entered */
+  MYRIAD_ENOTINTASK = 5,      /* the call needs to run inside a task, or needs a runtime for a
+                                 timer and none exists */
+  MYRIAD_EBUSY = 6,           /* no host proc free for myriad_step, or step re-entered; destroy
+                                 of an object in use (wait group count, held lock, waiter) */
   MYRIAD_ENEGATIVE = 7,       /* wait group counter would go below zero */
   MYRIAD_ETASKFAILED = 8,     /* the joined task ended with a C++ exception */
   MYRIAD_EABANDONED = 9,      /* the joined task was parked when its runtime was destroyed */
@@ -151,12 +157,17 @@ typedef struct myriad_stats {
 
 typedef void (*myriad_task_fn)(void* arg);
 
-/* Versions. myriad_abi_version() == MYRIAD_ABI_VERSION for a compatible library. */
+/* ==== Versions =============================================================================== */
+
+/* myriad_abi_version() == MYRIAD_ABI_VERSION for a compatible library. */
 MYRIAD_API uint32_t myriad_abi_version(void);
 MYRIAD_API const char* myriad_version(void); /* "0.1.0" */
 /* Text for a status; never NULL ("unknown status" for values outside the enum). */
 MYRIAD_API const char* myriad_strerror(int status);
 
+/* ==== Runtime ================================================================================ */
+
+/* Fills every field with its default (detect_deadlock = 1, size = sizeof(myriad_config)). */
 MYRIAD_API void myriad_config_init(myriad_config* config);
 /* config may be NULL for the defaults. */
 MYRIAD_API myriad_status myriad_runtime_create(const myriad_config* config, myriad_runtime* out);
@@ -167,6 +178,8 @@ MYRIAD_API myriad_status myriad_runtime_create(const myriad_config* config, myri
 MYRIAD_API myriad_status myriad_runtime_destroy(myriad_runtime rt);
 MYRIAD_API myriad_status myriad_runtime_procs(myriad_runtime rt, uint32_t* procs_out);
 MYRIAD_API myriad_status myriad_runtime_stats(myriad_runtime rt, myriad_stats* out);
+
+/* ==== Tasks ================================================================================== */
 
 /* Spawns fn(arg). options may be NULL. handle_out may be NULL: the task is then detached.
  * A handle must be joined or detached exactly once. */
@@ -185,12 +198,17 @@ MYRIAD_API myriad_status myriad_yield(void);
 /* The current task's id, 0 outside a task. */
 MYRIAD_API uint64_t myriad_current_task_id(void);
 
-/* Host-driven procs: the calling thread runs one of the runtime's host procs for at most
+/* ==== Host-driven procs ====================================================================== */
+
+/* The calling thread runs one of the runtime's host procs for at most
  * budget_ns nanoseconds (0 = until nothing is runnable). *idle_out (may be NULL) is set to 1
  * when it returned because nothing was runnable. */
 MYRIAD_API myriad_status myriad_step(myriad_runtime rt, uint64_t budget_ns, int* idle_out);
 
+/* ==== Wait groups ============================================================================ */
+
 MYRIAD_API myriad_status myriad_wait_group_create(myriad_wait_group* out);
+/* MYRIAD_EBUSY while the counter is not zero. */
 MYRIAD_API myriad_status myriad_wait_group_destroy(myriad_wait_group wg);
 /* delta must satisfy |delta| < 2^31 (MYRIAD_EINVAL otherwise); an add that would take the
  * counter below zero is refused with MYRIAD_ENEGATIVE and changes nothing. */
@@ -284,7 +302,9 @@ MYRIAD_API myriad_status myriad_select(myriad_select_case* cases, size_t n, int 
 /* ==== Time ======================================================================================
  * Timers live on a runtime's per-proc heaps. Functions taking a myriad_runtime accept the zero
  * handle: the calling task's runtime, else the oldest live runtime created through this ABI
- * (MYRIAD_ENOTINTASK when there is none). A timer never fires once its runtime was destroyed.
+ * (MYRIAD_ENOTINTASK when there is none). A timer never fires once its runtime was destroyed;
+ * re-arming it then is refused (MYRIAD_ECLOSED) — except for a timer made from a task of a
+ * runtime created in C++, whose destruction the C ABI cannot see: do not reset that one.
  * Channels of timers and tickers carry int64_t elements: the firing time in CLOCK_MONOTONIC
  * nanoseconds. They are receive-only (send and close: MYRIAD_EINVAL), capacity 1. */
 
@@ -440,6 +460,70 @@ MYRIAD_API myriad_status myriad_disable_task_dump_on_signal(void);
 /* Names for myriad_task_state / myriad_wait_reason values; never NULL ("?" when unknown). */
 MYRIAD_API const char* myriad_task_state_name(int state);
 MYRIAD_API const char* myriad_wait_reason_name(int reason);
+
+/* ==== Contexts ==================================================================================
+ * Go's package context: cancellation, deadlines and request-scoped values flowing down a tree.
+ * Cancelling a context cancels every descendant before the call returns, never its ancestors;
+ * a second cancel is a no-op. A child's deadline is the earlier of its own and its parent's.
+ * Every context handle, background included, is destroyed by the caller; destroying a handle
+ * does not cancel the context (it lives while a handle, a descendant or a call in progress
+ * refers to it; dropping every handle without cancelling leaks nothing). The zero handle is not
+ * a context (MYRIAD_EBADHANDLE). Functions taking a myriad_runtime accept the zero handle: the
+ * calling task's runtime, else the oldest live runtime (the deadline timer runs there; if that
+ * runtime is destroyed first, the deadline never fires). */
+
+/* Go's context.Background(): never cancelled, no deadline, no values. */
+MYRIAD_API myriad_status myriad_context_background(myriad_context* out);
+/* Go's WithCancel: a child cancelled by myriad_context_cancel or with its parent. */
+MYRIAD_API myriad_status myriad_context_with_cancel(myriad_context parent, myriad_context* out);
+/* Go's WithDeadline: also cancelled with MYRIAD_ETIMEDOUT when deadline_ns (absolute,
+ * CLOCK_MONOTONIC) passes; one already passed gives a context born timed out. INT64_MAX means
+ * no deadline. MYRIAD_ENOTINTASK: a timer is needed and no runtime is alive. */
+MYRIAD_API myriad_status myriad_context_with_deadline_ns(myriad_runtime rt, myriad_context parent,
+                                                         int64_t deadline_ns, myriad_context* out);
+/* Go's WithTimeout: with_deadline_ns(now + ns). */
+MYRIAD_API myriad_status myriad_context_with_timeout_ns(myriad_runtime rt, myriad_context parent,
+                                                        int64_t ns, myriad_context* out);
+/* Go's WithValue: a child carrying value under key (both opaque pointers: the key is compared
+ * by address, nothing is owned or freed). Cancellation and deadline are the parent's. The
+ * child has no cancel function. MYRIAD_EINVAL: key NULL. */
+MYRIAD_API myriad_status myriad_context_with_value(myriad_context parent, const void* key,
+                                                   void* value, myriad_context* out);
+MYRIAD_API myriad_status myriad_context_destroy(myriad_context ctx);
+/* Go's CancelFunc / CancelCauseFunc: cancels ctx and its descendants with MYRIAD_ECANCELED;
+ * their cause becomes `cause` (MYRIAD_OK: no cause, i.e. MYRIAD_ECANCELED). Never blocks for
+ * long; callable anywhere. A no-op if already cancelled. MYRIAD_EINVAL: ctx has no cancel
+ * function (background, with_value) or cause is not a myriad_status. */
+MYRIAD_API myriad_status myriad_context_cancel(myriad_context ctx, myriad_status cause);
+/* *err_out: MYRIAD_OK while not cancelled, then MYRIAD_ECANCELED or MYRIAD_ETIMEDOUT. */
+MYRIAD_API myriad_status myriad_context_err(myriad_context ctx, myriad_status* err_out);
+/* Go 1.20's Cause: *cause_out is the cause given to cancel (inherited by the descendants it
+ * cancelled), or err when none was given; MYRIAD_OK while not cancelled. */
+MYRIAD_API myriad_status myriad_context_cause(myriad_context ctx, myriad_status* cause_out);
+/* A new handle (the caller destroys it) to a channel of zero-size elements that is closed when
+ * ctx is cancelled: use it as a receive case of a select. For a context that can never be
+ * cancelled, the nil channel (zero handle). Receive-only (send and close: MYRIAD_EINVAL). */
+MYRIAD_API myriad_status myriad_context_done(myriad_context ctx, myriad_chan* out);
+/* The effective deadline: *has_deadline_out false (and *deadline_ns_out INT64_MAX) if none.
+ * has_deadline_out may be NULL. */
+MYRIAD_API myriad_status myriad_context_deadline(myriad_context ctx, int64_t* deadline_ns_out,
+                                                 bool* has_deadline_out);
+/* The value stored under key here or in the nearest ancestor that has one; NULL if none (as in
+ * Go, a stored NULL looks the same). MYRIAD_EINVAL: key or value_out NULL. */
+MYRIAD_API myriad_status myriad_context_value(myriad_context ctx, const void* key,
+                                              void** value_out);
+/* send / recv that give up when ctx is cancelled: then ctx's err (MYRIAD_ECANCELED or
+ * MYRIAD_ETIMEDOUT), the element untouched and still the caller's. A context already cancelled
+ * on entry wins over a ready channel (the operation is not attempted). On the nil channel only
+ * the context ends the wait. Otherwise as send / recv. */
+MYRIAD_API myriad_status myriad_chan_send_ctx(myriad_chan ch, const void* elem,
+                                              myriad_context ctx);
+MYRIAD_API myriad_status myriad_chan_recv_ctx(myriad_chan ch, void* elem, bool* ok,
+                                              myriad_context ctx);
+/* Sleeps ns or until ctx is cancelled, whichever comes first: MYRIAD_OK if the time passed,
+ * else ctx's err (at once if already cancelled). MYRIAD_ENOTINTASK: a foreign thread with no
+ * runtime alive (a timer is needed). */
+MYRIAD_API myriad_status myriad_sleep_ns_ctx(int64_t ns, myriad_context ctx);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <unordered_map>
@@ -18,6 +19,7 @@
 #include "handle_table.hpp"
 #include "myriad/chan.hpp"
 #include "myriad/cond.hpp"
+#include "myriad/context.hpp"
 #include "myriad/mutex.hpp"
 #include "myriad/once.hpp"
 #include "myriad/runtime.hpp"
@@ -322,40 +324,29 @@ myriad_status recv_impl(myriad_chan ch, void* elem, bool* ok, bool block) {
   return to_status(e);
 }
 
-// send/recv racing a timer that fires at deadline_ns (timed_out when the timer wins).
+// The end of a send/recv with a deadline or a context: the core reports a receive on a closed,
+// drained channel as channel_closed; the C ABI reports it as recv does (ok, *ok = false, the
+// element zeroed).
+myriad_status finish_op(const ChanRef& r, void* elem, bool is_send, bool* ok, Errc e, bool got) {
+  if (!is_send && (e == Errc::ok || e == Errc::channel_closed)) {
+    if (e == Errc::channel_closed) got = false;
+    if (!got) r.zero(elem);
+    if (ok) *ok = got;
+    return MYRIAD_OK;
+  }
+  return to_status(e);
+}
+
+// send/recv giving up at deadline_ns (the core races the operation with a timer).
 myriad_status op_until(myriad_chan ch, void* elem, bool is_send, bool* ok, int64_t deadline_ns) {
   if (ok) *ok = false;
   ChanRef r;
   if (myriad_status st = acquire_chan(ch, &r)) return st;
   if (!r.elem_ok(elem) || (is_send && !r.can_send())) return MYRIAD_EINVAL;
-  const int64_t now = myriad::Clock::now().time_since_epoch().count();
-  if (now >= deadline_ns) return MYRIAD_ETIMEDOUT;
   bool got = false;
-  Errc e = is_send ? d::chan_send(r.core(), elem, false) : d::chan_recv(r.core(), elem, &got, false);
-  if (e == Errc::would_block) {
-    myriad::Runtime* rt = nullptr;
-    uint64_t bits = 0;
-    if (myriad_status st = resolve_runtime(myriad_runtime{0}, &rt, &bits)) return st;
-    myriad_status st = guarded([&] {
-      myriad::Timer timer(*rt, ns_duration(deadline_ns - now));
-      myriad::TimePoint fired;
-      myriad::SelectCase cases[2] = {{r.core(), elem, is_send},
-                                     {timer.channel().core(), &fired, false}};
-      myriad::SelectResult res;
-      e = myriad::try_select_cases(cases, 2, true, &res);
-      if (e == Errc::ok) {
-        if (res.index == 1) e = Errc::timed_out;
-        got = res.ok;
-      }
-      return MYRIAD_OK;
-    });
-    if (st != MYRIAD_OK) return st;
-  }
-  if (e == Errc::ok && !is_send) {
-    if (!got) r.zero(elem);
-    if (ok) *ok = got;
-  }
-  return to_status(e);
+  Errc e = d::chan_op_until(r.core(), elem, is_send,
+                            myriad::TimePoint(myriad::Duration(deadline_ns)), &got);
+  return finish_op(r, elem, is_send, ok, e, got);
 }
 
 // ---- Time --------------------------------------------------------------------------------------
@@ -409,6 +400,68 @@ myriad_status create_plain(PaddedTable<T>& table, uint64_t* bits_out) {
   return publish_padded(table, p, bits_out);
 }
 
+// ---- Contexts ----------------------------------------------------------------------------------
+
+// A context handle: the context and, for with_cancel/with_deadline/with_timeout, its cancel
+// function. Calls copy what they need while the handle is pinned, so a context destroyed
+// during a blocked call lives on until that call returns.
+struct CContext {
+  myriad::Context ctx;
+  myriad::CancelFunc cancel;  // default-constructed (does nothing) when there is none
+  bool cancellable = false;
+};
+
+PaddedTable<CContext>& contexts() {
+  static auto* t = new PaddedTable<CContext>();
+  return *t;
+}
+
+// Copies the context behind a handle (a reference for the duration of the call).
+myriad_status copy_context(myriad_context h, myriad::Context* out) noexcept {
+  CContext* c = contexts().pin(h.bits);
+  if (!c) return MYRIAD_EBADHANDLE;
+  *out = c->ctx;
+  contexts().unpin(h.bits);
+  return MYRIAD_OK;
+}
+
+myriad_status publish_context(myriad::Context ctx, myriad::CancelFunc cancel, bool cancellable,
+                              myriad_context* out) {
+  return publish_padded(contexts(), new CContext{std::move(ctx), std::move(cancel), cancellable},
+                        &out->bits);
+}
+
+// with_deadline / with_timeout: make(runtime or null, parent) gives the child and its cancel.
+template <class Make>
+myriad_status timed_child(myriad_runtime rt, myriad_context parent, myriad_context* out,
+                          Make&& make) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  myriad::Context p;
+  if (myriad_status st = copy_context(parent, &p)) return st;
+  myriad::Runtime* r = nullptr;
+  if (rt.bits) {
+    r = runtimes().lookup(rt.bits);
+    if (!r) return MYRIAD_EBADHANDLE;
+  }
+  return guarded([&] {
+    auto [ctx, cancel] = make(r, p);
+    return publish_context(std::move(ctx), std::move(cancel), true, out);
+  });
+}
+
+myriad_status op_ctx(myriad_chan ch, void* elem, bool is_send, bool* ok, myriad_context ctx) {
+  if (ok) *ok = false;
+  myriad::Context c;
+  if (myriad_status st = copy_context(ctx, &c)) return st;
+  ChanRef r;
+  if (myriad_status st = acquire_chan(ch, &r)) return st;
+  if (!r.elem_ok(elem) || (is_send && !r.can_send())) return MYRIAD_EINVAL;
+  bool got = false;
+  Errc e = d::chan_op_ctx(r.core(), elem, is_send, c, &got);
+  return finish_op(r, elem, is_send, ok, e, got);
+}
+
 // ---- Task dump ---------------------------------------------------------------------------------
 
 constexpr size_t kTaskInfoV1Size = offsetof(myriad_task_info, waited_ns) + sizeof(int64_t);
@@ -425,7 +478,8 @@ static_assert(MYRIAD_WAIT_NONE == static_cast<int>(myriad::WaitReason::none) &&
               MYRIAD_WAIT_CHAN_SEND == static_cast<int>(myriad::WaitReason::chan_send) &&
               MYRIAD_WAIT_CHAN_RECV == static_cast<int>(myriad::WaitReason::chan_recv) &&
               MYRIAD_WAIT_SELECT == static_cast<int>(myriad::WaitReason::select) &&
-              MYRIAD_WAIT_SELECT_NO_CASES == static_cast<int>(myriad::WaitReason::select_no_cases) &&
+              MYRIAD_WAIT_SELECT_NO_CASES ==
+                  static_cast<int>(myriad::WaitReason::select_no_cases) &&
               MYRIAD_WAIT_NIL_CHAN == static_cast<int>(myriad::WaitReason::nil_chan) &&
               MYRIAD_WAIT_SLEEP == static_cast<int>(myriad::WaitReason::sleep) &&
               MYRIAD_WAIT_MUTEX == static_cast<int>(myriad::WaitReason::mutex) &&
@@ -1182,6 +1236,146 @@ const char* myriad_task_state_name(int state) {
 const char* myriad_wait_reason_name(int reason) {
   if (reason < 0 || reason > 255) return "?";
   return myriad::to_string(static_cast<myriad::WaitReason>(reason));
+}
+
+// ---- Contexts ----------------------------------------------------------------------------------
+
+myriad_status myriad_context_background(myriad_context* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  return guarded([&] {
+    return publish_context(myriad::Context::background(), myriad::CancelFunc(), false, out);
+  });
+}
+
+myriad_status myriad_context_with_cancel(myriad_context parent, myriad_context* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  myriad::Context p;
+  if (myriad_status st = copy_context(parent, &p)) return st;
+  return guarded([&] {
+    auto [ctx, cancel] = myriad::with_cancel(p);
+    return publish_context(std::move(ctx), std::move(cancel), true, out);
+  });
+}
+
+myriad_status myriad_context_with_deadline_ns(myriad_runtime rt, myriad_context parent,
+                                              int64_t deadline_ns, myriad_context* out) {
+  const myriad::TimePoint when{myriad::Duration(deadline_ns)};
+  return timed_child(rt, parent, out, [&](myriad::Runtime* r, const myriad::Context& p) {
+    return r ? myriad::with_deadline(*r, p, when) : myriad::with_deadline(p, when);
+  });
+}
+
+myriad_status myriad_context_with_timeout_ns(myriad_runtime rt, myriad_context parent, int64_t ns,
+                                             myriad_context* out) {
+  return timed_child(rt, parent, out, [&](myriad::Runtime* r, const myriad::Context& p) {
+    return r ? myriad::with_timeout(*r, p, ns_duration(ns))
+             : myriad::with_timeout(p, ns_duration(ns));
+  });
+}
+
+myriad_status myriad_context_with_value(myriad_context parent, const void* key, void* value,
+                                        myriad_context* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  if (!key) return MYRIAD_EINVAL;
+  myriad::Context p;
+  if (myriad_status st = copy_context(parent, &p)) return st;
+  return guarded([&] {
+    // No ownership: the C caller's pointer is stored as is, and nothing is freed.
+    myriad::Context ctx = myriad::Context::adopt(
+        d::ctx_with_value(p.node(), key, value, [](void*) noexcept {}));
+    return publish_context(std::move(ctx), myriad::CancelFunc(), false, out);
+  });
+}
+
+myriad_status myriad_context_destroy(myriad_context ctx) {
+  CContext* c = contexts().remove(ctx.bits);
+  if (!c) return MYRIAD_EBADHANDLE;
+  delete c;  // drops the handle's references; calls in progress hold their own
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_context_cancel(myriad_context ctx, myriad_status cause) {
+  if (static_cast<int>(cause) < 0 || static_cast<int>(cause) > MYRIAD_ENILCHAN)
+    return MYRIAD_EINVAL;
+  CContext* c = contexts().pin(ctx.bits);
+  if (!c) return MYRIAD_EBADHANDLE;
+  myriad::CancelFunc f = c->cancel;
+  const bool cancellable = c->cancellable;
+  contexts().unpin(ctx.bits);
+  if (!cancellable) return MYRIAD_EINVAL;
+  return guarded([&] {
+    f(myriad::Cause{static_cast<Errc>(cause), std::string()});
+    return MYRIAD_OK;
+  });
+}
+
+myriad_status myriad_context_err(myriad_context ctx, myriad_status* err_out) {
+  if (!err_out) return MYRIAD_EINVAL;
+  *err_out = MYRIAD_OK;
+  myriad::Context c;
+  if (myriad_status st = copy_context(ctx, &c)) return st;
+  *err_out = to_status(c.err());
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_context_cause(myriad_context ctx, myriad_status* cause_out) {
+  if (!cause_out) return MYRIAD_EINVAL;
+  *cause_out = MYRIAD_OK;
+  myriad::Context c;
+  if (myriad_status st = copy_context(ctx, &c)) return st;
+  return guarded([&] {
+    *cause_out = to_status(c.cause().code);
+    return MYRIAD_OK;
+  });
+}
+
+myriad_status myriad_context_done(myriad_context ctx, myriad_chan* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  myriad::Context c;
+  if (myriad_status st = copy_context(ctx, &c)) return st;
+  return guarded([&] { return publish_core_chan(c.done().core(), 0, true, out); });
+}
+
+myriad_status myriad_context_deadline(myriad_context ctx, int64_t* deadline_ns_out,
+                                      bool* has_deadline_out) {
+  if (!deadline_ns_out) return MYRIAD_EINVAL;
+  *deadline_ns_out = INT64_MAX;
+  if (has_deadline_out) *has_deadline_out = false;
+  myriad::Context c;
+  if (myriad_status st = copy_context(ctx, &c)) return st;
+  if (std::optional<myriad::TimePoint> dl = c.deadline()) {
+    *deadline_ns_out = dl->time_since_epoch().count();
+    if (has_deadline_out) *has_deadline_out = true;
+  }
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_context_value(myriad_context ctx, const void* key, void** value_out) {
+  if (!value_out) return MYRIAD_EINVAL;
+  *value_out = nullptr;
+  if (!key) return MYRIAD_EINVAL;
+  myriad::Context c;
+  if (myriad_status st = copy_context(ctx, &c)) return st;
+  *value_out = const_cast<void*>(d::ctx_value(c.node(), key));
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_chan_send_ctx(myriad_chan ch, const void* elem, myriad_context ctx) {
+  return op_ctx(ch, const_cast<void*>(elem), true, nullptr, ctx);
+}
+
+myriad_status myriad_chan_recv_ctx(myriad_chan ch, void* elem, bool* ok, myriad_context ctx) {
+  return op_ctx(ch, elem, false, ok, ctx);
+}
+
+myriad_status myriad_sleep_ns_ctx(int64_t ns, myriad_context ctx) {
+  myriad::Context c;
+  if (myriad_status st = copy_context(ctx, &c)) return st;
+  return to_status(myriad::this_task::sleep_for(ns_duration(ns), c));
 }
 
 }  // extern "C"
