@@ -53,6 +53,9 @@ void RWMutex::lock_slow() noexcept {
   }
   detail::Waiter w;
   detail::block_locked(writers_, w, WaitReason::rw_write);
+  // Handed the lock: synchronise with every release in state_'s history (the readers that
+  // left through the fast path, not only the one that woke us) before touching guarded data.
+  (void)state_.load(std::memory_order_acquire);
   // Woken as the owner: the waker set kWriter for us.
 }
 
@@ -129,6 +132,7 @@ void RWMutex::rlock_slow() noexcept {
   detail::push_back(readers_, &w);
   ++nreaders_waiting_;
   detail::block_with(w, WaitReason::rw_read, unlock_list, &writers_);
+  (void)state_.load(std::memory_order_acquire);  // as in lock_slow: handed the lock
   // Woken as an owner: the writer's unlock counted us among the readers.
 }
 

@@ -263,8 +263,8 @@ static void test_blocking(void) {
   CHECK(index == 0 && !ok && va == 0);
   /* A timeout case: an after() channel. */
   myriad_chan timeout;
+  int64_t fired = 0, t0 = myriad_now_ns(); /* before arming: the timer fires >= 20 ms after */
   REQUIRE(myriad_after(rt, 20000000, &timeout) == MYRIAD_OK);
-  int64_t fired = 0, t0 = myriad_now_ns();
   myriad_select_case with_timeout[2] = {{g_b, MYRIAD_RECV, &vb}, {timeout, MYRIAD_RECV, &fired}};
   CHECK_ST(myriad_select(with_timeout, 2, 1, &index, &ok), MYRIAD_OK);
   CHECK(index == 1 && ok && fired >= t0 + 20000000 && myriad_now_ns() >= fired);
