@@ -174,6 +174,15 @@ class Pin {
   T* p_;
 };
 
+// One call on a pinned handle: MYRIAD_EBADHANDLE for a dead handle, else f(object) with any
+// exception turned into its status code.
+template <class T, class F>
+myriad_status with_pinned(PaddedTable<T>& table, uint64_t bits, F&& f) noexcept {
+  Pin<T> p(table, bits);
+  if (!p) return MYRIAD_EBADHANDLE;
+  return guarded([&] { return f(*p.get()); });
+}
+
 // Destroys the object behind `bits` unless a call is in progress on it or busy(object).
 template <class T, class Busy>
 myriad_status destroy_if_idle(PaddedTable<T>& table, uint64_t bits, Busy&& busy) {
@@ -988,23 +997,21 @@ myriad_status myriad_mutex_destroy(myriad_mutex m) {
 }
 
 myriad_status myriad_mutex_lock(myriad_mutex m) {
-  Pin<myriad::Mutex> p(mutexes(), m.bits);
-  if (!p) return MYRIAD_EBADHANDLE;
-  p->lock();
-  return MYRIAD_OK;
+  return with_pinned(mutexes(), m.bits, [](myriad::Mutex& x) {
+    x.lock();
+    return MYRIAD_OK;
+  });
 }
 
 myriad_status myriad_mutex_trylock(myriad_mutex m) {
-  Pin<myriad::Mutex> p(mutexes(), m.bits);
-  if (!p) return MYRIAD_EBADHANDLE;
-  return p->try_lock() ? MYRIAD_OK : MYRIAD_EWOULDBLOCK;
+  return with_pinned(mutexes(), m.bits, [](myriad::Mutex& x) {
+    return x.try_lock() ? MYRIAD_OK : MYRIAD_EWOULDBLOCK;
+  });
 }
 
 myriad_status myriad_mutex_unlock(myriad_mutex m) {
-  Pin<myriad::Mutex> p(mutexes(), m.bits);
-  if (!p) return MYRIAD_EBADHANDLE;
-  return guarded([&] {
-    p->unlock();
+  return with_pinned(mutexes(), m.bits, [](myriad::Mutex& x) {
+    x.unlock();
     return MYRIAD_OK;
   });
 }
@@ -1022,45 +1029,41 @@ myriad_status myriad_rwmutex_destroy(myriad_rwmutex m) {
 }
 
 myriad_status myriad_rwmutex_lock(myriad_rwmutex m) {
-  Pin<myriad::RWMutex> p(rwmutexes(), m.bits);
-  if (!p) return MYRIAD_EBADHANDLE;
-  p->lock();
-  return MYRIAD_OK;
+  return with_pinned(rwmutexes(), m.bits, [](myriad::RWMutex& x) {
+    x.lock();
+    return MYRIAD_OK;
+  });
 }
 
 myriad_status myriad_rwmutex_trylock(myriad_rwmutex m) {
-  Pin<myriad::RWMutex> p(rwmutexes(), m.bits);
-  if (!p) return MYRIAD_EBADHANDLE;
-  return p->try_lock() ? MYRIAD_OK : MYRIAD_EWOULDBLOCK;
+  return with_pinned(rwmutexes(), m.bits, [](myriad::RWMutex& x) {
+    return x.try_lock() ? MYRIAD_OK : MYRIAD_EWOULDBLOCK;
+  });
 }
 
 myriad_status myriad_rwmutex_unlock(myriad_rwmutex m) {
-  Pin<myriad::RWMutex> p(rwmutexes(), m.bits);
-  if (!p) return MYRIAD_EBADHANDLE;
-  return guarded([&] {
-    p->unlock();
+  return with_pinned(rwmutexes(), m.bits, [](myriad::RWMutex& x) {
+    x.unlock();
     return MYRIAD_OK;
   });
 }
 
 myriad_status myriad_rwmutex_rlock(myriad_rwmutex m) {
-  Pin<myriad::RWMutex> p(rwmutexes(), m.bits);
-  if (!p) return MYRIAD_EBADHANDLE;
-  p->rlock();
-  return MYRIAD_OK;
+  return with_pinned(rwmutexes(), m.bits, [](myriad::RWMutex& x) {
+    x.rlock();
+    return MYRIAD_OK;
+  });
 }
 
 myriad_status myriad_rwmutex_tryrlock(myriad_rwmutex m) {
-  Pin<myriad::RWMutex> p(rwmutexes(), m.bits);
-  if (!p) return MYRIAD_EBADHANDLE;
-  return p->try_rlock() ? MYRIAD_OK : MYRIAD_EWOULDBLOCK;
+  return with_pinned(rwmutexes(), m.bits, [](myriad::RWMutex& x) {
+    return x.try_rlock() ? MYRIAD_OK : MYRIAD_EWOULDBLOCK;
+  });
 }
 
 myriad_status myriad_rwmutex_runlock(myriad_rwmutex m) {
-  Pin<myriad::RWMutex> p(rwmutexes(), m.bits);
-  if (!p) return MYRIAD_EBADHANDLE;
-  return guarded([&] {
-    p->runlock();
+  return with_pinned(rwmutexes(), m.bits, [](myriad::RWMutex& x) {
+    x.runlock();
     return MYRIAD_OK;
   });
 }
@@ -1087,17 +1090,17 @@ myriad_status myriad_cond_wait(myriad_cond c, myriad_mutex m) {
 }
 
 myriad_status myriad_cond_signal(myriad_cond c) {
-  Pin<myriad::Cond> p(conds(), c.bits);
-  if (!p) return MYRIAD_EBADHANDLE;
-  p->signal();
-  return MYRIAD_OK;
+  return with_pinned(conds(), c.bits, [](myriad::Cond& x) {
+    x.signal();
+    return MYRIAD_OK;
+  });
 }
 
 myriad_status myriad_cond_broadcast(myriad_cond c) {
-  Pin<myriad::Cond> p(conds(), c.bits);
-  if (!p) return MYRIAD_EBADHANDLE;
-  p->broadcast();
-  return MYRIAD_OK;
+  return with_pinned(conds(), c.bits, [](myriad::Cond& x) {
+    x.broadcast();
+    return MYRIAD_OK;
+  });
 }
 
 myriad_status myriad_once_create(myriad_once* out) {
