@@ -1,9 +1,12 @@
 // The Go peer of bench/compare: W1 (spawn-join), W2 (skynet), W3 (ping-pong), W4 (channel
-// throughput), W5 (parked density), W6 (yield), W7 (select) and W8 (timers), printing the JSON
-// lines of shared/BENCH.md with impl "go". Standard library only.
+// throughput), W5 (parked density), W6 (yield), W7 (select), W8 (timers) and W10 (blocking
+// handoff, w10.go), printing the JSON lines of shared/BENCH.md with impl "go"; and W9's echo
+// server (w9.go), which the load client measures. Standard library only.
 //
 //	go build -o bench_go . && ./bench_go -workload W1 -procs 2 -n 1000000
 //	./bench_go -workload W4 -case 4p4c
+//	./bench_go -workload W10 -procs 1
+//	./bench_go -workload W9 -port 0     # serves until SIGTERM
 package main
 
 import (
@@ -359,7 +362,7 @@ func w8(procs, n int) {
 }
 
 func main() {
-	workload := flag.String("workload", "W1", "W1 ... W8 (no W9, W10)")
+	workload := flag.String("workload", "W1", "W1 ... W10")
 	procsFlag := flag.String("procs", "all", "GOMAXPROCS: a number or all")
 	n := flag.Int("n", 0, "size (0 = the BENCH.md default for the workload)")
 	caseName := flag.String("case", "", "variant: W4 1p1c (default) or 4p4c")
@@ -377,7 +380,8 @@ func main() {
 	runtime.GOMAXPROCS(procs)
 
 	defaults := map[string]int{"W1": 1_000_000, "W2": 1_000_000, "W3": 1_000_000,
-		"W4": 10_000_000, "W5": 1_000_000, "W6": 10_000_000, "W7": 5_000_000, "W8": 100_000}
+		"W4": 10_000_000, "W5": 1_000_000, "W6": 10_000_000, "W7": 5_000_000, "W8": 100_000,
+		"W9": 0, "W10": 1000} // W9 serves until stopped; W10's n = yielding goroutines
 	size, ok := defaults[*workload]
 	if !ok {
 		fmt.Fprintln(os.Stderr, "unknown -workload", *workload)
@@ -406,5 +410,9 @@ func main() {
 		w5(procs, size)
 	case "W6":
 		w6(procs, size)
+	case "W9":
+		w9()
+	case "W10":
+		w10(procs, size)
 	}
 }
