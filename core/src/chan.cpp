@@ -4,6 +4,7 @@
 #include <new>
 
 #include "chan_impl.hpp"
+#include "preempt.hpp"
 
 namespace myriad::detail {
 namespace {
@@ -90,6 +91,7 @@ void chan_release(ChanCore* c) noexcept {
 }
 
 Errc chan_send(ChanCore* c, void* elem, bool block) noexcept {
+  preempt_check();  // a channel operation is a yield point (blocking.hpp)
   if (!c) {
     if (!block) return Errc::would_block;
     block_forever();
@@ -137,6 +139,7 @@ Errc chan_send(ChanCore* c, void* elem, bool block) noexcept {
 }
 
 Errc chan_recv(ChanCore* c, void* elem, bool* ok_out, bool block) noexcept {
+  preempt_check();
   bool ok_local;
   bool& ok = ok_out ? *ok_out : ok_local;
   ok = false;

@@ -24,6 +24,10 @@ const char* strerror(Errc code) noexcept {
     case Errc::deadlock: return "all tasks are asleep - deadlock";
     case Errc::not_locked: return "unlock of an unlocked mutex";
     case Errc::nil_channel: return "nil channel";
+    case Errc::io_error: return "I/O error (see errno)";
+    case Errc::fd_closed: return "use of a closed file descriptor";
+    case Errc::thread_limit: return "too many threads in blocking calls (Config::max_threads)";
+    case Errc::not_supported: return "not supported here";
   }
   return "unknown status";
 }
@@ -57,6 +61,8 @@ const char* to_string(WaitReason r) noexcept {
     case WaitReason::cond: return "sync.Cond.Wait";
     case WaitReason::semaphore: return "semaphore acquire";
     case WaitReason::once: return "sync.Once.Do";
+    case WaitReason::io_read: return "IO wait (read)";
+    case WaitReason::io_write: return "IO wait (write)";
   }
   return "?";
 }

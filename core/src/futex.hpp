@@ -50,6 +50,9 @@ class ThreadParker {
   void notify() noexcept {
     if (state_.exchange(1, std::memory_order_release) != 1) futex_wake(&state_);
   }
+  // Consumes a pending notify() without sleeping. True if there was one. seq_cst: a sleeper
+  // that publishes where else it sleeps (Machine::polling) reads this after that store.
+  bool try_consume() noexcept { return state_.exchange(0, std::memory_order_seq_cst) == 1; }
 
   // --- one-shot use by a foreign thread blocked in a primitive (wait_queue.cpp) ---
   // States: 0 waiting, 1 notified, 2 flagged by the deadlock check (deadlock.cpp), which

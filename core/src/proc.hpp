@@ -22,7 +22,7 @@ namespace myriad::detail {
 struct ProcCounters {
   std::atomic<uint64_t> spawned{0}, exited{0}, failed{0}, stolen{0}, steal_ops{0};
   std::atomic<uint64_t> global_takes{0}, spills{0}, yields{0}, parks{0}, thread_parks{0};
-  std::atomic<uint64_t> timers_fired{0};
+  std::atomic<uint64_t> timers_fired{0}, blocking_calls{0}, preemptions{0};
   static void bump(std::atomic<uint64_t>& c, uint64_t by = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
   }
@@ -34,7 +34,9 @@ struct alignas(64) Proc {
   std::atomic<bool> host_held{false};
 
   LocalRunQueue runq;
-  uint32_t schedtick = 0;        // dispatches; every 61st looks at the global queue first
+  // Dispatches; every 61st looks at the global queue first. Written by the owner only (load +
+  // store), read by the monitor to see whether the proc reached a yield point lately.
+  std::atomic<uint32_t> schedtick{0};
   uint32_t runnext_streak = 0;   // consecutive dispatches from runnext (bounded, see pop)
 
   // Free task slots of the default stack size (Go's p.gFree). Owner only.
@@ -49,6 +51,20 @@ struct alignas(64) Proc {
 
   // Timers armed by tasks running here (any thread may run the due ones; see timers.hpp).
   TimerHeap timers;
+
+  // --- blocking calls and the monitor (Go's _Psyscall, sysmon's per-P record) ---
+  // Non-zero while the owner's task is in a blocking call: a generation number unique to that
+  // call. The owner takes the proc back on leaving with CAS(gen -> 0); the monitor retakes it
+  // with CAS(gen -> 0) too — whoever wins owns the proc, and the loser sees a value that is not
+  // its gen (later calls by a new owner use new generations, so there is no ABA).
+  std::atomic<uint64_t> blocking{0};
+  std::atomic<int64_t> blocking_since{0};  // CLOCK_MONOTONIC ns, written before `blocking`
+  uint64_t blocking_gen = 0;               // owner only
+  // Set by the monitor when the running task overstayed Config::preempt_after; cleared by
+  // whoever honours it (preempt_point) or by the monitor once the proc moved on.
+  std::atomic<bool> preempt{false};
+  // The task running on this proc (null between tasks), for the monitor's report.
+  std::atomic<Task*> current{nullptr};
 
   ProcCounters counters;
 
@@ -72,6 +88,24 @@ struct Machine {
   SanitizerFiber g0_san;
   bool spinning = false;         // looking for work with a proc and nothing to run
   bool is_host = false;
+  // A task g0 must run next, whatever the queues say: one pick_next_local popped but could
+  // not switch to (it is locked to another thread), or one handed over with a proc.
+  Task* pending = nullptr;
+  // Set by pick_next_local when it found nothing it may switch to directly but g0 has
+  // something to do (a due timer, the global queue's turn, a pending task): a yield must not
+  // take "no next task" for "nothing else to run" then.
+  bool want_g0 = false;
+  // The task locked to this thread (lock_to_thread), if any. While it is not running, the
+  // machine holds no proc and sleeps until someone hands it the task (and a proc).
+  Task* locked_task = nullptr;
+  // A task of this machine is inside a blocking call (enter_blocking), with this generation,
+  // on `blocking_p`. Meanwhile m->p is null: the monitor may hand that proc to another thread
+  // at any moment, and whatever the task does inside the call (a try_send readying a task, a
+  // spawn) must then go where a foreign thread's would.
+  uint64_t blocking_gen = 0;
+  Proc* blocking_p = nullptr;
+  // Blocked in the netpoller instead of on `parker`: wake with an interrupt (wake_machine).
+  std::atomic<bool> polling{false};
 
   // Handed from the task to g0 across the switch.
   SwitchAction action = SwitchAction::none;

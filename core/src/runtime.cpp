@@ -80,6 +80,7 @@ StepResult Runtime::run_until(const std::function<bool()>& done) {
 
 unsigned Runtime::procs() const noexcept { return sched_->procs(); }
 unsigned Runtime::host_procs() const noexcept { return sched_->host_procs(); }
+PollerKind Runtime::poller() const noexcept { return sched_->poller_kind(); }
 Stats Runtime::stats() const noexcept { return sched_->stats(); }
 const Config& Runtime::config() const noexcept { return sched_->config(); }
 

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "deadlock.hpp"
+#include "monitor.hpp"
 #include "registry.hpp"
 #include "stack_guard.hpp"
 #include "task_switch.hpp"
@@ -69,6 +70,8 @@ Scheduler::Scheduler(Runtime* owner, Config config) : owner_(owner), config_(std
     workers_.push_back(std::move(m));
   }
   idle_machines_.reserve(nworkers);
+  nthreads_.store(nworkers, std::memory_order_relaxed);
+  monitor_ = std::make_unique<Monitor>(this);  // before the workers: they may wake it
   for (auto& m : workers_) {
     Machine* mp = m.get();
     mp->thread = std::thread([this, mp] { worker_main(mp); });
@@ -79,6 +82,8 @@ Scheduler::Scheduler(Runtime* owner, Config config) : owner_(owner), config_(std
 Scheduler::~Scheduler() {
   shutdown();
   unregister_scheduler(this);
+  // After shutdown: threads stopped, timers dropped. Fds still open keep the poller's memory.
+  if (Netpoll* np = netpoll_.exchange(nullptr)) np->detach();
 }
 
 void Scheduler::for_each_task(const std::function<void(Task*)>& fn) {
@@ -368,6 +373,7 @@ Proc* Scheduler::proc_idle_get_locked() noexcept {
     idle_procs_ = p->idle_link;
     p->idle_link = nullptr;
     npidle_.fetch_sub(1, std::memory_order_seq_cst);
+    if (monitor_) monitor_->wake_if_sleeping();  // a proc runs again: the monitor watches
   }
   return p;
 }
@@ -404,7 +410,7 @@ void Scheduler::wake_one() noexcept {
     }
   }
   if (w)
-    w->parker.notify();
+    wake_machine(w);
   else
     nmspinning_.fetch_sub(1, std::memory_order_seq_cst);
 }
@@ -430,7 +436,17 @@ void Scheduler::dispatch_loop(Machine* m, const std::chrono::steady_clock::time_
   bool idle = false;
   Budget budget{deadline, done, m->is_host, &idle};
   Task* t = nullptr;
-  while (find_runnable(m, budget, &t)) {
+  for (;;) {
+    if (m->locked_task) {
+      // Our locked task switched away: this thread runs nothing else until it comes back.
+      if (!wait_for_locked_task(m, &t)) break;
+    } else if (!find_runnable(m, budget, &t)) {
+      break;
+    }
+    if (t->locked_m && t->locked_m != m) {
+      hand_to_locked(m, t);
+      continue;
+    }
     if (result) ++result->dispatched;
     execute(m, t);
   }
@@ -440,6 +456,12 @@ void Scheduler::dispatch_loop(Machine* m, const std::chrono::steady_clock::time_
 bool Scheduler::find_runnable(Machine* m, const Budget& budget, Task** out) {
 top:
   if (stopping_.load(std::memory_order_acquire)) return false;
+  if (!m->p && !stop_machine(m)) return false;  // lost its proc in a blocking call
+  if (m->pending) {
+    *out = m->pending;
+    m->pending = nullptr;
+    return true;
+  }
   if (budget.host) {
     if (budget.deadline && std::chrono::steady_clock::now() >= *budget.deadline) return false;
     if (budget.done && (*budget.done)()) return false;
@@ -448,7 +470,8 @@ top:
   Task* t = nullptr;
   // Due timers of this proc first: what they ready lands in our own queue.
   if (p->timers.next_when.load(std::memory_order_relaxed) != kNever) run_timers(p, false);
-  if (p->schedtick % kGlobalQueueInterval == 0 && gq_size_.load(std::memory_order_relaxed) > 0) {
+  if (p->schedtick.load(std::memory_order_relaxed) % kGlobalQueueInterval == 0 &&
+      gq_size_.load(std::memory_order_relaxed) > 0) {
     std::lock_guard<std::mutex> g(mu_);
     t = global_get_locked(p, 1);
   }
@@ -457,6 +480,8 @@ top:
     std::lock_guard<std::mutex> g(mu_);
     t = global_get_locked(p, 0);
   }
+  // I/O that became ready (Go polls here too, before stealing): cheap when nobody waits.
+  if (!t) t = poll_network_nonblocking(m);
   // Overdue timers of other procs (their threads are busy or asleep) before stealing tasks.
   if (!t && procs() > 1 && run_timers(p, true)) t = pop_local(p);
   if (!t && procs() > 1) {
@@ -531,15 +556,20 @@ top:
 
 bool Scheduler::sleep_idle(Machine* m) {
   for (;;) {
-    // Become the timer watcher if timers are pending and nobody watches: sleep until the
-    // earliest one instead of indefinitely.
+    // Become the watcher if timers are pending or I/O waits, and nobody watches: sleep until
+    // the earliest timer (in the netpoller when I/O waits) instead of indefinitely.
     int64_t deadline = kNever;
+    bool watcher = false;
+    Netpoll* np = netpoll_if_started();
+    const bool io = np && np->has_waiters();
     Machine* none = nullptr;
-    if (any_timer_pending() &&
+    if ((io || any_timer_pending()) &&
         timer_watcher_.compare_exchange_strong(none, m, std::memory_order_seq_cst)) {
+      watcher = true;
       deadline = earliest_timer();  // read after publishing ourselves (see timer_armed)
       timer_watch_until_.store(deadline, std::memory_order_seq_cst);
-      if (deadline == kNever) {
+      if (deadline == kNever && !io) {
+        watcher = false;
         timer_watch_until_.store(kNever, std::memory_order_seq_cst);
         timer_watcher_.store(nullptr, std::memory_order_seq_cst);
       }
@@ -547,15 +577,15 @@ bool Scheduler::sleep_idle(Machine* m) {
     // Going to sleep for good: if a foreign thread waits on us, maybe nothing ever will wake
     // it (the deadlock check; a foreign thread that blocks later runs it itself). While a
     // candidate is being confirmed, sleep only until the check is due again.
-    if (deadline == kNever && config_.detect_deadlock && foreign_waiters_present() &&
-        check_deadlock() == DeadlockCheck::pending) {
-      m->parker.wait_until(monotonic_now_ns() + kDeadlockGraceNs);
-    } else if (deadline == kNever) {
-      m->parker.wait();
-    } else {
-      m->parker.wait_until(deadline);
+    if (watcher) {
+      watch(m, deadline);
       timer_watch_until_.store(kNever, std::memory_order_seq_cst);
       timer_watcher_.store(nullptr, std::memory_order_seq_cst);
+    } else if (config_.detect_deadlock && foreign_waiters_present() &&
+               check_deadlock() == DeadlockCheck::pending) {
+      m->parker.wait_until(monotonic_now_ns() + kDeadlockGraceNs);
+    } else {
+      m->parker.wait();
     }
     std::lock_guard<std::mutex> g(mu_);
     if (m->nextp) {
@@ -565,16 +595,71 @@ bool Scheduler::sleep_idle(Machine* m) {
       return true;
     }
     if (stopping_.load(std::memory_order_acquire)) return false;
-    // Timers due (we watched them, or were woken to): take an idle proc and run them. With
-    // no idle proc every proc has a thread, which runs its own timers.
-    if (earliest_timer() <= monotonic_now_ns() && m->in_idle_list) {
-      if (Proc* np = proc_idle_get_locked()) {
+    // Timers due or tasks readied by our poll (we watched, or were woken to): take an idle
+    // proc and run them. With no idle proc every proc has a thread, which runs its own timers
+    // and takes the global queue.
+    if ((earliest_timer() <= monotonic_now_ns() || gq_size_.load(std::memory_order_relaxed)) &&
+        m->in_idle_list) {
+      if (Proc* np2 = proc_idle_get_locked()) {
         idle_machines_.erase(std::find(idle_machines_.begin(), idle_machines_.end(), m));
         m->in_idle_list = false;
-        m->p = np;
+        m->p = np2;
         return true;
       }
     }
+  }
+}
+
+void Scheduler::watch(Machine* m, int64_t deadline) {
+  Netpoll* np = netpoll_if_started();
+  if (!np || !np->has_waiters()) {
+    m->parker.wait_until(deadline);
+    return;
+  }
+  // In the netpoller. Wakers notify the parker and then, seeing `polling`, interrupt the poll;
+  // we publish `polling` and then look at the parker: one of us sees the other (Dekker).
+  m->polling.store(true, std::memory_order_seq_cst);
+  TaskList ready;
+  if (!m->parker.try_consume()) {
+    int64_t timeout = -1;
+    if (deadline != kNever) timeout = std::max<int64_t>(0, deadline - monotonic_now_ns());
+    if (!np->poll(timeout, ready)) m->parker.wait_until(deadline);  // someone else polls
+  }
+  m->polling.store(false, std::memory_order_seq_cst);
+  m->parker.try_consume();
+  if (ready.head) inject_polled(m, ready);
+}
+
+Task* Scheduler::inject_polled(Machine* m, TaskList& tasks) noexcept {
+  for (Task* t = tasks.head; t; t = t->next)
+    t->state.store(TaskState::runnable, std::memory_order_release);
+  if (m && m->p) {
+    Task* first = tasks.pop_front();
+    while (Task* t = tasks.pop_front()) runq_put(m->p, t, /*next=*/false);
+    wake_idle_if_needed();
+    return first;
+  }
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    global_put_batch_locked(tasks);
+  }
+  wake_idle_if_needed();
+  return nullptr;
+}
+
+Task* Scheduler::poll_network_nonblocking(Machine* m) noexcept {
+  Netpoll* np = netpoll_if_started();
+  // last_poll == 0: a thread is blocked in the poller and will see the events first.
+  if (!np || !np->has_waiters() || np->last_poll() == 0) return nullptr;
+  TaskList ready;
+  if (!np->poll(0, ready) || !ready.head) return nullptr;
+  return inject_polled(m, ready);
+}
+
+void Scheduler::wake_machine(Machine* w) noexcept {
+  w->parker.notify();
+  if (w->polling.load(std::memory_order_seq_cst)) {
+    if (Netpoll* np = netpoll_if_started()) np->interrupt();
   }
 }
 
@@ -592,14 +677,14 @@ TimerHeap& Scheduler::heap_for_new_timer() noexcept {
 void Scheduler::timer_armed(int64_t when) noexcept {
   // The heap's next_when was stored seq_cst; these seq_cst loads are ordered after it.
   if (Machine* w = timer_watcher_.load(std::memory_order_seq_cst)) {
-    if (when < timer_watch_until_.load(std::memory_order_seq_cst)) w->parker.notify();
+    if (when < timer_watch_until_.load(std::memory_order_seq_cst)) wake_machine(w);
     return;
   }
   // No watcher. A thread that is running a proc looks at timers whenever it schedules; idle
   // threads sleep without a timeout, so wake one: it re-checks and becomes the watcher.
   if (npidle_.load(std::memory_order_seq_cst) == 0) return;
   std::lock_guard<std::mutex> g(mu_);
-  if (!idle_machines_.empty()) idle_machines_.back()->parker.notify();
+  if (!idle_machines_.empty()) wake_machine(idle_machines_.back());
 }
 
 bool Scheduler::asleep_for_good() const noexcept {
@@ -607,7 +692,10 @@ bool Scheduler::asleep_for_good() const noexcept {
     return false;
   if (npidle_.load(std::memory_order_seq_cst) != procs() || any_timer_pending()) return false;
   std::lock_guard<std::mutex> g(mu_);
-  if (idle_machines_.size() != workers_.size() || npidle_.load() != procs()) return false;
+  if (idle_machines_.size() + locked_waiting_.size() != workers_.size() ||
+      npidle_.load() != procs())
+    return false;
+  if (Netpoll* np = netpoll_if_started(); np && np->has_waiters()) return false;  // I/O may come
   return !any_queue_nonempty();
 }
 
@@ -659,31 +747,60 @@ Task* Scheduler::pop_local(Proc* p) noexcept {
 
 Task* Scheduler::pick_next_local(Machine* m) noexcept {
   Proc* p = m->p;
-  if (p->schedtick % kGlobalQueueInterval == 0 && gq_size_.load(std::memory_order_relaxed) > 0)
+  // A locked task leaving, or a task without a proc (left a blocking call): g0 decides.
+  if (m->locked_task || !p) return nullptr;
+  m->want_g0 = true;  // until proven otherwise: declined for a reason only g0 can handle
+  const uint32_t tick = p->schedtick.load(std::memory_order_relaxed);
+  if (tick % kGlobalQueueInterval == 0 && gq_size_.load(std::memory_order_relaxed) > 0)
     return nullptr;
   // Due timers send us through g0 (find_runnable runs them). They must not run here: the
   // task being left may still hold the lock of a channel a timer sends on.
-  if ((p->schedtick & 15) == 0) {
+  if ((tick & 15) == 0) {
     int64_t next = p->timers.next_when.load(std::memory_order_relaxed);
     if (next != kNever && next <= monotonic_now_ns()) return nullptr;
   }
   Task* t = pop_local(p);
-  if (t) ++p->schedtick;
+  if (t && t->locked_m && t->locked_m != m) {  // only its own thread may run it: via g0
+    m->pending = t;
+    return nullptr;
+  }
+  if (!t) {
+    // Nothing local: a due timer of ours is the only thing g0 could run here, and it must
+    // (a task yielding alone on its proc would otherwise never let it fire).
+    int64_t next = p->timers.next_when.load(std::memory_order_relaxed);
+    m->want_g0 = next != kNever && next <= monotonic_now_ns();
+    return nullptr;
+  }
+  m->want_g0 = false;
+  p->schedtick.store(tick + 1, std::memory_order_relaxed);
+  p->current.store(t, std::memory_order_relaxed);
   return t;
 }
 
 void Scheduler::execute(Machine* m, Task* t) {
-  ++m->p->schedtick;
+  Proc* p = m->p;
+  p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  p->current.store(t, std::memory_order_relaxed);
   m->curg = t;
   t->state.store(TaskState::running, std::memory_order_relaxed);
   Task* back = resume_task(m, t);  // returns when a task (maybe another) switches to g0
   m->curg = nullptr;
+  if (m->p) m->p->current.store(nullptr, std::memory_order_relaxed);
   after_switch(m, back);
 }
 
 void Scheduler::after_switch(Machine* m, Task* t) {
   if (!canary_intact(t)) report_stack_overflow_and_abort(t, "its stack canary was overwritten");
   Proc* p = m->p;
+  if (!p) {
+    // The task left a blocking call and found no proc (leave_blocking): it queues globally,
+    // and this thread goes idle in g0.
+    m->action = SwitchAction::none;
+    t->state.store(TaskState::runnable, std::memory_order_relaxed);
+    global_put(t);
+    wake_idle_if_needed();
+    return;
+  }
   switch (m->action) {
     case SwitchAction::yield:
       ProcCounters::bump(p->counters.yields);
@@ -725,6 +842,7 @@ StepResult Scheduler::step(std::chrono::nanoseconds budget, const std::function<
     }
   }
   if (!hp) throw Error(Errc::busy, "myriad: no free host proc (Config::host_procs)");
+  monitor_->wake_if_sleeping();
   Machine m;
   m.sched = this;
   m.p = hp;
@@ -755,7 +873,9 @@ StepResult Scheduler::step(std::chrono::nanoseconds budget, const std::function<
 // Shutdown
 
 bool Scheduler::quiescent_locked() const noexcept {
-  if (idle_machines_.size() != workers_.size()) return false;
+  // Every thread asleep: idle, or holding a locked task that is parked. (A thread in a
+  // blocking call is running a task.)
+  if (idle_machines_.size() + locked_waiting_.size() != workers_.size()) return false;
   if (gq_size_.load(std::memory_order_relaxed) != 0) return false;
   for (const auto& p : procs_) {
     if (p->host_held.load(std::memory_order_acquire)) return false;
@@ -784,17 +904,22 @@ void Scheduler::shutdown() {
     }
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
+  // The monitor first: it may hand procs to machines, which must not start once we stop.
+  if (monitor_) monitor_->stop();
+  std::vector<Machine*> all;
   {
     std::lock_guard<std::mutex> g(mu_);
     stopping_.store(true, std::memory_order_seq_cst);
     for (Machine* w : idle_machines_) {
       w->in_idle_list = false;
       w->nextp = nullptr;
-      w->parker.notify();
+      wake_machine(w);
     }
     idle_machines_.clear();
+    for (Machine* w : locked_waiting_) wake_machine(w);  // their tasks are parked for good
+    for (auto& w : workers_) all.push_back(w.get());    // no machine is added once stopping
   }
-  for (auto& w : workers_)
+  for (Machine* w : all)
     if (w->thread.joinable()) w->thread.join();
   // Timers pending now never fire (their tasks are abandoned below, like goroutines at exit).
   for (auto& p : procs_) drop_all_timers(p->timers);
@@ -843,7 +968,13 @@ Stats Scheduler::stats() const noexcept {
     s.parks += r(c.parks);
     s.thread_parks += r(c.thread_parks);
     s.timers_fired += r(c.timers_fired);
+    s.blocking_calls += r(c.blocking_calls);
+    s.preemptions += r(c.preemptions);
   }
+  s.preempt_requests = preempt_requests_.load(std::memory_order_relaxed);
+  s.proc_handoffs = proc_handoffs_.load(std::memory_order_relaxed);
+  s.threads = nthreads_.load(std::memory_order_relaxed);
+  if (Netpoll* np = netpoll_if_started()) s.netpoll_ready = np->ready_count();
   s.tasks_spawned += foreign_spawned_.load(std::memory_order_relaxed);
   s.stacks_reserved = default_pool_->slots_carved();
   s.guarded_stacks = default_pool_->slots_guarded();

@@ -26,6 +26,7 @@
 #include <mutex>
 #include <vector>
 
+#include "netpoll.hpp"
 #include "proc.hpp"
 #include "stack_pool.hpp"
 #include "task_impl.hpp"
@@ -77,6 +78,25 @@ class Scheduler {
   // True if any proc's heap holds a timer.
   bool any_timer_pending() const noexcept;
 
+  // --- I/O (netpoll.hpp) ---
+  // The runtime's netpoller, started on first use (null and *err set if it cannot start).
+  Netpoll* netpoll(Errc* err) noexcept;
+  Netpoll* netpoll_if_started() const noexcept { return netpoll_.load(std::memory_order_acquire); }
+  PollerKind poller_kind() const noexcept;
+  // The netpoller's waiter count went from 0 to 1: make sure some thread will poll.
+  void netpoll_waiting() noexcept;
+
+  // --- blocking calls, thread locks, preemption (blocking.hpp, monitor.cpp) ---
+  Errc enter_blocking(Machine* m) noexcept;
+  void leave_blocking(Machine* m) noexcept;
+  Errc lock_to_thread(Machine* m, Task* t) noexcept;
+  void unlock_from_thread(Machine* m, Task* t) noexcept;
+  // Honours a pending preemption request of m's proc (yields); false if there was none.
+  bool take_preempt_request(Machine* m) noexcept;
+  uint64_t preempt_requests() const noexcept {
+    return preempt_requests_.load(std::memory_order_relaxed);
+  }
+
   // --- the deadlock check (deadlock.hpp) ---
   // Detection on, no host procs, every thread asleep without a proc, nothing queued, no timer.
   bool asleep_for_good() const noexcept;
@@ -93,6 +113,7 @@ class Scheduler {
                      const std::function<bool()>* done, StepResult* result);
 
  private:
+  friend class Monitor;
   struct Budget;
   void worker_main(Machine* m);
   bool find_runnable(Machine* m, const Budget& budget, Task** out);
@@ -126,6 +147,32 @@ class Scheduler {
   // the runtime stops; true once m holds a proc again.
   bool sleep_idle(Machine* m);
   bool quiescent_locked() const noexcept;
+  // Sleeps as the timer watcher and, when I/O waits, in the netpoller; until `deadline`.
+  void watch(Machine* m, int64_t deadline);
+  // Readies tasks the netpoller returned. With a proc (m->p): the first comes back to run,
+  // the rest go to its queue. Without: all go to the global queue (returns null).
+  Task* inject_polled(Machine* m, TaskList& tasks) noexcept;
+  Task* poll_network_nonblocking(Machine* m) noexcept;
+  // Wakes a sleeping machine, wherever it sleeps (its parker or the netpoller).
+  void wake_machine(Machine* w) noexcept;
+
+  // --- procs changing hands (Go's startm/handoffp/stopm) ---
+  // Gives p to a machine: an idle one, else a new thread (up to Config::max_threads). With no
+  // thread to be had, p goes to the idle list (its work stays stealable) and false returns.
+  bool start_machine(Proc* p, bool spinning) noexcept;
+  // A proc whose thread stopped running tasks (blocking call retaken, locked task parked):
+  // to a machine if it has work or someone must look for work, else to the idle list.
+  void handoff_proc(Proc* p) noexcept;
+  // m has no proc (its task left a blocking call and found none): registers m idle and
+  // sleeps until it is handed one. False when the runtime stops.
+  bool stop_machine(Machine* m);
+  // m's locked task switched away: hands m's proc off and sleeps until the task is handed
+  // back with a proc. False when the runtime stops.
+  bool wait_for_locked_task(Machine* m, Task** out);
+  // m popped t, which is locked to another thread: hands m's proc and t to that thread.
+  void hand_to_locked(Machine* m, Task* t) noexcept;
+  Machine* new_machine_locked(Proc* p, bool spinning);  // mu_ held; null: no thread
+  void wake_monitor_if_sleeping() noexcept;
 
   Runtime* const owner_;
   const Config config_;
@@ -167,6 +214,21 @@ class Scheduler {
 
   std::atomic<uint64_t> next_id_block_{1};
   std::atomic<uint64_t> foreign_spawned_{0};
+
+  // Machines whose locked task is not running: they sleep holding no proc, outside the idle
+  // list (they run nothing else). Under mu_.
+  std::vector<Machine*> locked_waiting_;
+  // Tasks in blocking calls and tasks locked to threads: each may hold a thread of its own,
+  // so together with the procs they are bounded by Config::max_threads.
+  std::atomic<uint32_t> nblocking_{0}, nlocked_{0};
+  std::atomic<uint64_t> proc_handoffs_{0};
+  std::atomic<uint64_t> preempt_requests_{0};
+  std::atomic<uint32_t> nthreads_{0};
+
+  std::mutex netpoll_mu_;
+  std::atomic<Netpoll*> netpoll_{nullptr};
+
+  std::unique_ptr<class Monitor> monitor_;
 };
 
 // Parks the current task: `unlock(arg)` runs on the scheduler stack after the task is fully

@@ -11,6 +11,7 @@
 #include <new>
 
 #include "chan_impl.hpp"
+#include "preempt.hpp"
 
 namespace myriad::detail {
 namespace {
@@ -213,6 +214,7 @@ using namespace detail;
 
 Errc try_select_cases(SelectCase* cases, std::size_t n, bool block,
                       SelectResult* out) noexcept {
+  preempt_check();  // a select is a yield point (blocking.hpp)
   if (!out || (n > 0 && !cases)) return Errc::invalid_argument;
   *out = SelectResult{};
   if (n > kMaxCases) return Errc::invalid_argument;

@@ -131,6 +131,21 @@ bool read_task(Task* t, RawTask* out) noexcept {
   }
 }
 
+}  // namespace
+
+namespace detail {
+bool read_task_identity(Task* t, uint64_t* id, std::string* label, SourceSite* site) {
+  RawTask r;
+  if (!read_task(t, &r)) return false;
+  *id = r.id;
+  *label = r.label;
+  *site = r.site;
+  return true;
+}
+}  // namespace detail
+
+namespace {
+
 std::vector<TaskInfo> snapshot(Scheduler& s) {
   std::vector<RawTask> raw;
   s.for_each_task([&](Task* t) {

@@ -15,6 +15,7 @@ namespace myriad::detail {
 
 class Scheduler;
 class StackPool;
+struct Machine;
 
 inline constexpr std::size_t kLabelCapacity = 64;
 
@@ -65,6 +66,10 @@ struct alignas(64) Task {
   const ClosureOps* ops = nullptr;
   void* closure = nullptr;      // inside this slot, just below the Task
   struct JoinState* join = nullptr;
+
+  // --- thread lock (lock_to_thread); owned by the task itself while it runs -----------------
+  Machine* locked_m = nullptr;
+  uint32_t lock_depth = 0;
 
   // --- stack -----------------------------------------------------------------------------------
   StackPool* pool = nullptr;

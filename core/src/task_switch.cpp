@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "preempt.hpp"
 #include "scheduler.hpp"
 
 namespace myriad::detail {
@@ -61,6 +62,15 @@ Machine* switch_away(Task* t, Machine* m, SwitchAction action) noexcept {
   return switch_away(t, m, action, m->is_host ? nullptr : m->sched->pick_next_local(m));
 }
 
+[[noreturn]] void fatal_park_in_blocking_call(Task* t) noexcept {
+  std::fprintf(stderr,
+               "myriad: fatal: task %llu \"%s\" (spawned at %s:%u) tried to park inside a "
+               "blocking call (this_task::blocking / enter_blocking); a blocking section must "
+               "not wait on channels, locks, timers or joins\n",
+               static_cast<unsigned long long>(t->id), t->label, t->site.file, t->site.line);
+  std::abort();
+}
+
 void report_failure(Task* t, std::exception_ptr ex) noexcept {
   Scheduler* s = t->sched;
   const Config& cfg = s->config();
@@ -108,7 +118,10 @@ void task_entry(transfer_t tr) noexcept {
   Task* t = m->curg;
   on_resume(t, tr);
   run_task_body(t);
-  switch_away(t, current_machine(), SwitchAction::exit);
+  m = current_machine();
+  if (m->blocking_gen) m->sched->leave_blocking(m);  // an enter_blocking without its leave
+  while (t->lock_depth) m->sched->unlock_from_thread(m, t);  // ends locked: unlock
+  switch_away(t, m, SwitchAction::exit);
   __builtin_unreachable();
 }
 
@@ -160,6 +173,7 @@ Task* resume_task(Machine* m, Task* t) noexcept {
 void park_current(WaitReason reason, void (*unlock)(void*), void* arg) noexcept {
   Machine* m = current_machine();
   Task* t = m->curg;
+  if (m->blocking_gen) fatal_park_in_blocking_call(t);
   t->wait_reason = reason;
   t->wait_since_ns = coarse_now_ns();
   m->unlock = unlock;
@@ -170,6 +184,12 @@ void park_current(WaitReason reason, void (*unlock)(void*), void* arg) noexcept 
 
 void switch_current_to_global_queue() noexcept {
   Machine* m = current_machine();
+  switch_away(m->curg, m, SwitchAction::yield_global);
+}
+
+void switch_current_without_proc() noexcept {
+  Machine* m = current_machine();
+  // m->p is null: pick_next_local declines, g0's after_switch queues the task globally.
   switch_away(m->curg, m, SwitchAction::yield_global);
 }
 
@@ -187,9 +207,13 @@ uint64_t id() noexcept {
 void yield() {
   detail::Machine* m = detail::current_machine();
   if (!m || !m->curg) throw Error(Errc::not_in_task, "myriad::this_task::yield outside a task");
+  if (m->blocking_gen) return;  // inside a blocking call the task keeps its thread
+  // A yield honours a pending preemption request: it is one.
+  if (detail::g_preempt_pending.load(std::memory_order_relaxed)) m->sched->take_preempt_request(m);
   // A host-driven proc always goes through g0, which checks the host's budget.
   detail::Task* next = m->is_host ? nullptr : m->sched->pick_next_local(m);
-  if (!next && !m->is_host && !m->sched->global_queue_nonempty()) {
+  if (!next && !m->is_host && !m->want_g0 && !m->sched->global_queue_nonempty() &&
+      !(m->locked_task && !m->p->runq.empty())) {
     // Nothing else can run on this proc: no switch (other procs have their own threads).
     detail::ProcCounters::bump(m->p->counters.yields);
     return;

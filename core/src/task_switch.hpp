@@ -16,5 +16,8 @@ void init_g0_fiber(Machine* m) noexcept;
 Task* resume_task(Machine* m, Task* t) noexcept;
 // From a task: moves the current task to the back of the global queue and runs others.
 void switch_current_to_global_queue() noexcept;
+// From a task whose machine lost its proc (leave_blocking): the task queues globally and the
+// thread goes idle; returns when some machine resumes the task.
+void switch_current_without_proc() noexcept;
 
 }  // namespace myriad::detail

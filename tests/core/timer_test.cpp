@@ -224,3 +224,31 @@ TEST(Timer, TimersPendingAtShutdownNeverFire) {
 }
 
 }  // namespace
+
+// Regression: a yield that found no task to switch to directly because a timer was due took
+// that for "nothing else to run" and returned without visiting g0 — so with one proc, a task
+// yielding in a loop kept a sleeper's timer from ever firing.
+TEST(TimerRegression, SleeperWakesWhileAnotherTaskYieldsOnTheSameProc) {
+  myriad::Config c;
+  c.procs = 1;
+  myriad::Runtime rt(c);
+  std::atomic<bool> woke{false};
+  std::atomic<bool> gave_up{false};
+  rt.spawn_detached([&] {
+    myriad::this_task::sleep_for(std::chrono::milliseconds(2));
+    woke = true;
+  });
+  auto spinner = rt.spawn([&] {
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!woke.load()) {
+      myriad::this_task::yield();
+      if (std::chrono::steady_clock::now() > give_up) {
+        gave_up = true;
+        break;
+      }
+    }
+  });
+  spinner.join();
+  EXPECT_FALSE(gave_up.load());
+  EXPECT_TRUE(woke.load());
+}

@@ -29,6 +29,10 @@ enum class Errc : int {
   deadlock = 16,         // every task is parked and nothing can wake them (see Config::on_deadlock)
   not_locked = 17,       // unlock of a Mutex/RWMutex that is not locked (Go: fatal error)
   nil_channel = 18,      // close of a nil channel (Go panics); nil channels otherwise block forever
+  io_error = 19,         // the operating system refused an I/O call (IoResult::sys_errno says why)
+  fd_closed = 20,        // the Fd was closed (before or during the call; Go's ErrNetClosing)
+  thread_limit = 21,     // a blocking call or thread lock would exceed Config::max_threads
+  not_supported = 22,    // the call is not possible here (e.g. a forced io_uring the kernel refuses)
 };
 
 // Human-readable text for a code; never null. Also behind myriad_strerror.

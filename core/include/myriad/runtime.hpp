@@ -38,6 +38,23 @@ enum class GuardPages : uint8_t {
   off = 1,
 };
 
+// The readiness notifier behind every Fd of a runtime (io.hpp).
+enum class PollerKind : uint8_t {
+  automatic = 0,  // MYRIAD_POLLER if set ("epoll", "io_uring", "auto"), else io_uring when the
+                  // kernel allows it, else epoll
+  epoll = 1,
+  io_uring = 2,   // fails with Errc::not_supported when the kernel (or the build) has none
+};
+const char* to_string(PollerKind k) noexcept;
+
+// What Config::on_long_running is told about a task the monitor asked to yield.
+struct LongRunningTask {
+  uint64_t task_id;
+  std::string label;
+  SourceSite site;
+  std::chrono::nanoseconds running_for;  // since its last yield point, when noticed
+};
+
 enum class OnTaskException : uint8_t {
   log_and_continue = 0,  // print the failure (task id, label, site, what) to stderr
   abort_process = 1,     // print it, then std::abort()
@@ -73,6 +90,19 @@ struct Config {
   bool detect_deadlock = true;
   // Receives the report (the task dump of the deadlocked runtime). Must not throw.
   std::function<void(const std::string& report)> on_deadlock = nullptr;
+
+  // --- blocking calls, the monitor and I/O (blocking.hpp, io.hpp) ---
+  // At most this many threads of the runtime's own (workers, threads in blocking calls,
+  // threads of locked tasks). A blocking call or lock_to_thread that would need more fails
+  // with Errc::thread_limit. Go's default (debug.SetMaxThreads) is 10,000.
+  unsigned max_threads = 10000;
+  // A blocking call that lasts longer than this has its proc handed to another thread.
+  std::chrono::nanoseconds blocking_handoff = std::chrono::microseconds(20);
+  // A task that runs this long without a yield point is asked to yield (0 = never).
+  std::chrono::nanoseconds preempt_after = std::chrono::milliseconds(10);
+  // Called on the monitor thread for every such request. Must not throw, must not block.
+  std::function<void(const LongRunningTask&)> on_long_running = nullptr;
+  PollerKind poller = PollerKind::automatic;
 };
 
 // Monotonic counters, summed over procs. Reads are racy snapshots (exact once quiescent).
@@ -90,6 +120,12 @@ struct Stats {
   uint64_t timers_fired = 0;
   uint64_t stacks_reserved = 0;    // stack slots carved (each is reused many times)
   uint64_t guarded_stacks = 0;     // of those, with a guard page
+  uint64_t preempt_requests = 0;   // tasks the monitor asked to yield (Config::preempt_after)
+  uint64_t preemptions = 0;        // of those requests, honoured at a yield point
+  uint64_t blocking_calls = 0;     // enter_blocking calls by tasks
+  uint64_t proc_handoffs = 0;      // procs handed from a blocked or locked thread to another
+  uint64_t threads = 0;            // threads the runtime has now (workers and spares)
+  uint64_t netpoll_ready = 0;      // I/O waits ended by the poller reporting readiness
 };
 
 struct StepResult {
@@ -166,6 +202,8 @@ class Runtime {
 
   unsigned procs() const noexcept;
   unsigned host_procs() const noexcept;
+  // The poller the runtime's Fds use: automatic until the first Fd (or after a failed start).
+  PollerKind poller() const noexcept;
   Stats stats() const noexcept;
   const Config& config() const noexcept;
 

@@ -59,6 +59,8 @@ enum class WaitReason : uint8_t {
   cond = 13,
   semaphore = 14,
   once = 15,            // waiting for another caller's Once::call to finish
+  io_read = 16,         // an Fd read/accept/recv waits for the descriptor to become readable
+  io_write = 17,        // an Fd write/connect/send waits for it to become writable
 };
 
 const char* to_string(TaskState) noexcept;
