@@ -254,4 +254,60 @@ TEST(Netpoll, RingOfSocketsPassesTokens) {
   }
 }
 
+// Stress for the claim race (readiness, deadline, context and a task parking all at once):
+// every wait ends exactly once with a valid outcome and every byte is read. A context's done
+// channel once made a waiter reachable before it said who it was (found by TSan).
+TEST(Netpoll, ReadinessDeadlinesAndCancelsRace) {
+  myriad::Config c;
+  c.procs = 2;
+  myriad::Runtime rt(c);
+  Netpoll* np = poller(rt);
+  const int readers = 8;
+  const long per_reader = myriad::test::scaled(3000);
+  std::vector<Pair> pairs(readers);
+  std::vector<PollDesc*> pds(readers);
+  for (int i = 0; i < readers; ++i) ASSERT_EQ(np->open(pairs[i].a, &pds[i], nullptr), Errc::ok);
+  std::atomic<long> bytes{0}, outcomes{0}, bad{0};
+  myriad::WaitGroup wg;
+  wg.add(readers);
+  for (int i = 0; i < readers; ++i) {
+    rt.spawn_detached([&, i] {
+      long got = 0;
+      uint32_t round = 0;
+      while (got < per_reader) {
+        char buf[64];
+        ssize_t n = ::read(pds[i]->fd, buf, sizeof buf);
+        if (n > 0) {
+          got += n;
+          continue;
+        }
+        // Park with a context that another task may cancel at any moment, and sometimes a
+        // deadline that is about to pass.
+        auto [ctx, cancel] = myriad::with_cancel(myriad::Context::background());
+        if (++round % 3 == 0)
+          np->set_deadline(pds[i], IoDir::read, myriad::detail::deadline_after(50us));
+        else
+          np->set_deadline(pds[i], IoDir::read, myriad::detail::kNever);
+        if (round % 2 == 0) myriad::go([cancel = cancel] { cancel(); });
+        Errc e = np->wait(pds[i], IoDir::read, ctx);
+        ++outcomes;
+        if (e != Errc::ok && e != Errc::canceled && e != Errc::timed_out) ++bad;
+      }
+      bytes += got;
+      wg.done();
+    });
+  }
+  std::thread writer([&] {
+    for (long k = 0; k < per_reader; ++k)
+      for (int i = 0; i < readers; ++i)
+        while (::write(pairs[i].b, "w", 1) != 1) std::this_thread::yield();
+  });
+  writer.join();
+  wg.wait();
+  EXPECT_EQ(bytes.load(), per_reader * readers);
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GT(outcomes.load(), 0);
+  for (PollDesc* pd : pds) np->destroy(pd);
+}
+
 }  // namespace
