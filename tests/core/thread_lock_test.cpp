@@ -153,6 +153,10 @@ TEST(ThreadLock, ManyLockedTasksPingPong) {
   std::vector<myriad::JoinHandle> hs;
   std::mutex mu;
   std::set<long> tids;
+  // Every task is locked before any proceeds: all 2 * kPairs hold a thread at the same time
+  // (a task that ended would have freed its thread for a later one).
+  myriad::WaitGroup all_locked;
+  all_locked.add(2 * kPairs);
   for (int k = 0; k < kPairs; ++k) {
     myriad::Chan<int> a(0), b(0);
     for (int side = 0; side < 2; ++side) {
@@ -163,6 +167,9 @@ TEST(ThreadLock, ManyLockedTasksPingPong) {
           std::lock_guard<std::mutex> g(mu);
           tids.insert(me);
         }
+        all_locked.done();
+        all_locked.wait();
+        if (tid() != me) ++mismatches;
         for (int i = 0; i < 100; ++i) {
           if (side == 0) {
             a.send(i);
@@ -177,7 +184,7 @@ TEST(ThreadLock, ManyLockedTasksPingPong) {
   }
   for (auto& h : hs) h.join();
   EXPECT_EQ(mismatches.load(), 0);
-  EXPECT_EQ(tids.size(), static_cast<std::size_t>(2 * kPairs));  // one thread each
+  EXPECT_EQ(tids.size(), static_cast<std::size_t>(2 * kPairs));  // one thread each, at once
 }
 
 }  // namespace
