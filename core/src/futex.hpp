@@ -48,7 +48,8 @@ class ThreadParker {
     }
   }
   void notify() noexcept {
-    if (state_.exchange(1, std::memory_order_release) != 1) futex_wake(&state_);
+    // seq_cst: a waker then reads where else the sleeper may be (Machine::polling).
+    if (state_.exchange(1, std::memory_order_seq_cst) != 1) futex_wake(&state_);
   }
   // Consumes a pending notify() without sleeping. True if there was one. seq_cst: a sleeper
   // that publishes where else it sleeps (Machine::polling) reads this after that store.

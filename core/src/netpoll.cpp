@@ -411,13 +411,14 @@ Errc Netpoll::wait(PollDesc* pd, IoDir which, const Context& ctx) noexcept {
 // ---------------------------------------------------------------------------------------------
 // Polling
 
-bool Netpoll::poll(int64_t timeout_ns, TaskList& out) noexcept {
+bool Netpoll::poll(int64_t timeout_ns, TaskList& out, const ThreadParker* wake) noexcept {
   // A blocking poll (the watcher's) waits for a non-blocking one to finish; a non-blocking
   // one gives way to anybody.
   if (timeout_ns != 0)
     poll_mu_.lock();
   else if (!poll_mu_.try_lock())
     return false;
+  if (timeout_ns != 0 && wake && wake->notified()) timeout_ns = 0;
   PollEvent events[kEventBatch];
   if (timeout_ns != 0) last_poll_.store(0, std::memory_order_relaxed);
   int n = backend_->wait(timeout_ns, events, kEventBatch);

@@ -140,7 +140,11 @@ class Netpoll {
   // end: tasks are appended to `out` (the caller injects them), sleeping threads are notified.
   // Only one thread polls at a time: a non-blocking poll (timeout 0) returns false at once if
   // another one is polling; a blocking one waits for its turn.
-  bool poll(int64_t timeout_ns, TaskList& out) noexcept;
+  // `wake`: the blocking caller's parker. Checked once the poll lock is held: a notify that
+  // came before makes the poll non-blocking. (The interrupt that follows a notify may have
+  // been consumed by a non-blocking poll of another thread while we waited for the lock; from
+  // the moment we hold it, interrupts are ours.)
+  bool poll(int64_t timeout_ns, TaskList& out, const ThreadParker* wake = nullptr) noexcept;
   void interrupt() noexcept { backend_->interrupt(); }
   // Calls (tasks or threads) parked in wait(): a poll can only help when this is non-zero.
   bool has_waiters() const noexcept { return waiters_.load(std::memory_order_seq_cst) != 0; }

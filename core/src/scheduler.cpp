@@ -623,7 +623,7 @@ void Scheduler::watch(Machine* m, int64_t deadline) {
   if (!m->parker.try_consume()) {
     int64_t timeout = -1;
     if (deadline != kNever) timeout = std::max<int64_t>(0, deadline - monotonic_now_ns());
-    if (!np->poll(timeout, ready)) m->parker.wait_until(deadline);  // someone else polls
+    if (!np->poll(timeout, ready, &m->parker)) m->parker.wait_until(deadline);
   }
   m->polling.store(false, std::memory_order_seq_cst);
   m->parker.try_consume();
