@@ -1,14 +1,16 @@
-// Fd (myriad/io.hpp): system calls on a non-blocking descriptor, parking on the netpoller when
-// they would block.
+// Fd (myriad/io.hpp): lifetime, deadlines, reads and writes. The system-call loop is in
+// io_call.hpp; accept, connect and the TCP helpers in io_tcp.cpp.
 //
-// Every call: acquire the desc (fails once closed), check the direction's deadline and the
-// context, then loop { system call; EAGAIN -> Netpoll::wait }, release. EINTR retries.
-//
-// A read that returned less than asked leaves a stream socket's receive queue empty at that
-// moment, so the next read of the same Fd parks at once instead of paying for a system call
-// that would say EAGAIN: any byte that arrives after the drain produces a new edge, which the
+// The drained hint. A read that returned less than asked left a stream socket's receive queue
+// empty at that moment, so the next read parks at once instead of paying for a system call
+// that would say EAGAIN: any byte that arrives after the drain raises a new edge, which the
 // desc keeps as `ready` if nobody waits yet (netpoll.hpp) — so the park then returns at once
-// and the read is tried. `drained` is a hint only; being wrong costs one wake-up, never data.
+// and the read is tried. That holds only if no other read takes the edge meanwhile: a second
+// reader woken by it may read part of the bytes and leave, and the parked one would wait for
+// an edge that never comes. So the hint lives in Fd::rd_, next to a count of the reads in
+// flight and of the reads started, and only a read that was alone from its start to its end
+// sets it; the next read to start, whoever makes it, takes it. A hint set while bytes are
+// queued would strand them; a hint missing costs one system call.
 #include "myriad/io.hpp"
 
 #include <fcntl.h>
@@ -17,16 +19,25 @@
 
 #include <cerrno>
 
-#include "netpoll.hpp"
+#include "io_call.hpp"
 #include "scheduler.hpp"
-#include "timers.hpp"
 
 namespace myriad {
 using detail::IoDir;
+using detail::io_fail;
 using detail::Netpoll;
 using detail::PollDesc;
+using detail::run_io;
 
 namespace {
+
+// Fd::rd_: bit 0 the hint, bits 1..31 read calls in flight, bits 32..63 read calls started
+// (wraps; an ABA would need 2^32 reads to start during one read). Invariant: the hint is only
+// ever set while no read is in flight (a read clears it when it starts).
+constexpr uint64_t kDrained = 1;
+constexpr uint64_t kReader = uint64_t{1} << 1;
+constexpr uint64_t kReadersMask = ((uint64_t{1} << 31) - 1) << 1;
+constexpr uint64_t kStart = uint64_t{1} << 32;
 
 Netpoll* poller_of(Runtime* rt, Errc* err) noexcept {
   detail::Scheduler* s = nullptr;
@@ -42,56 +53,28 @@ Netpoll* poller_of(Runtime* rt, Errc* err) noexcept {
   return s->netpoll(err);
 }
 
-IoResult fail(Errc e, int sys = 0) noexcept { return IoResult{0, e, sys}; }
-
-// The loop shared by every call. `op` performs the system call and returns its result (-1 with
-// errno set on failure).
+// A read-direction call (read, readv, recv) under the drained hint's accounting. `asked` is
+// the buffer size; `may_drain` false for calls whose short result says nothing about the
+// queue (MSG_PEEK leaves the data queued).
 template <class Op>
-IoResult run_io(PollDesc* pd, IoDir dir, const Context& ctx, Op&& op) noexcept {
-  if (!pd) return fail(Errc::fd_closed);
-  Netpoll* np = pd->np;
-  if (!np->acquire(pd)) return fail(Errc::fd_closed);
-  struct Release {
-    Netpoll* np;
-    PollDesc* pd;
-    ~Release() { np->release(pd); }
-  } release{np, pd};
-  if (Errc e = ctx.err(); e != Errc::ok) return fail(e);
-  const int64_t deadline = np->deadline(pd, dir);
-  if (deadline != detail::kNever && deadline <= detail::monotonic_now_ns())
-    return fail(Errc::timed_out);
-  for (;;) {
-    ssize_t n = op(pd->fd.load(std::memory_order_relaxed));
-    if (n >= 0) return IoResult{static_cast<std::size_t>(n), Errc::ok, 0};
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return fail(Errc::io_error, errno);
-    if (Errc e = np->wait(pd, dir, ctx); e != Errc::ok) return fail(e);
-  }
-}
-
-// Reads with the drained hint (see the header comment).
-template <class Op>
-IoResult run_read(PollDesc* pd, std::size_t asked, const Context& ctx, Op&& op) noexcept {
-  if (pd && pd->drained.load(std::memory_order_relaxed)) {
-    pd->drained.store(false, std::memory_order_relaxed);
-    // Park first. Any outcome but ok (deadline, context, close) is the call's answer.
-    Netpoll* np = pd->np;
-    if (np->acquire(pd)) {
-      Errc e = Errc::ok;
-      if ((e = ctx.err()) == Errc::ok) {
-        const int64_t deadline = np->deadline(pd, IoDir::read);
-        if (deadline != detail::kNever && deadline <= detail::monotonic_now_ns())
-          e = Errc::timed_out;
-        else
-          e = np->wait(pd, IoDir::read, ctx);
-      }
-      np->release(pd);
-      if (e != Errc::ok) return fail(e);
-    }
-  }
-  IoResult r = run_io(pd, IoDir::read, ctx, op);
-  if (r.ok() && r.n > 0 && r.n < asked && pd->stream)
-    pd->drained.store(true, std::memory_order_relaxed);
+IoResult run_read(PollDesc* pd, std::atomic<uint64_t>& rd, std::size_t asked, bool may_drain,
+                  const Context& ctx, Op&& op) noexcept {
+  // Start: one more in flight, one more started, and the hint taken if set.
+  uint64_t s = rd.load(std::memory_order_relaxed);
+  uint64_t mine;
+  do {
+    mine = (s & ~kDrained) + kReader + kStart;
+  } while (!rd.compare_exchange_weak(s, mine, std::memory_order_acq_rel,
+                                     std::memory_order_relaxed));
+  IoResult r = run_io(pd, IoDir::read, ctx, (s & kDrained) != 0, op);
+  // End: set the hint only if this read drained the queue and was alone all along — the word
+  // is still what this read made it (nobody started since) and counts one read in flight.
+  const bool drained = may_drain && r.ok() && r.n > 0 && r.n < asked && pd->stream;
+  uint64_t expected = mine;
+  if (!(drained && (mine & kReadersMask) == kReader &&
+        rd.compare_exchange_strong(expected, mine - kReader + kDrained,
+                                   std::memory_order_acq_rel, std::memory_order_relaxed)))
+    rd.fetch_sub(kReader, std::memory_order_acq_rel);
   return r;
 }
 
@@ -130,9 +113,9 @@ Fd::Fd(int fd, Runtime* rt) {
 
 Fd& Fd::operator=(Fd&& o) noexcept {
   if (this != &o) {
-    close();
-    if (pd_) pd_->np->destroy(pd_);
+    if (pd_) pd_->np->destroy(pd_);  // closes the old descriptor
     pd_ = std::exchange(o.pd_, nullptr);
+    rd_.store(0, std::memory_order_relaxed);  // no hint: always safe
   }
   return *this;
 }
@@ -157,51 +140,62 @@ int Fd::release() noexcept {
 }
 
 void Fd::set_read_deadline(TimePoint t) noexcept {
-  if (pd_) pd_->np->set_deadline(pd_, IoDir::read, t == TimePoint::max() ? detail::kNever : detail::to_ns(t));
+  if (pd_)
+    pd_->np->set_deadline(pd_, IoDir::read, t == TimePoint::max() ? detail::kNever : detail::to_ns(t));
 }
 
 void Fd::set_write_deadline(TimePoint t) noexcept {
-  if (pd_) pd_->np->set_deadline(pd_, IoDir::write, t == TimePoint::max() ? detail::kNever : detail::to_ns(t));
+  if (pd_)
+    pd_->np->set_deadline(pd_, IoDir::write, t == TimePoint::max() ? detail::kNever : detail::to_ns(t));
 }
 
 IoResult Fd::read(void* buf, std::size_t n, const Context& ctx) noexcept {
-  if (!buf && n) return fail(Errc::invalid_argument);
-  return run_read(pd_, n, ctx, [&](int fd) { return ::read(fd, buf, n); });
+  if (!buf && n) return io_fail(Errc::invalid_argument);
+  return run_read(pd_, rd_, n, true, ctx, [&](int fd) { return ::read(fd, buf, n); });
 }
 
 IoResult Fd::readv(const iovec* iov, int iovcnt, const Context& ctx) noexcept {
-  if ((!iov && iovcnt) || iovcnt < 0) return fail(Errc::invalid_argument);
+  if ((!iov && iovcnt) || iovcnt < 0) return io_fail(Errc::invalid_argument);
   std::size_t asked = 0;
   for (int i = 0; i < iovcnt; ++i) asked += iov[i].iov_len;
-  return run_read(pd_, asked, ctx, [&](int fd) { return ::readv(fd, iov, iovcnt); });
+  return run_read(pd_, rd_, asked, true, ctx, [&](int fd) { return ::readv(fd, iov, iovcnt); });
 }
 
 IoResult Fd::recv(void* buf, std::size_t n, int flags, const Context& ctx) noexcept {
-  if (!buf && n) return fail(Errc::invalid_argument);
-  // MSG_PEEK leaves the data queued: no drained hint for it.
-  if (flags & MSG_PEEK)
-    return run_io(pd_, IoDir::read, ctx, [&](int fd) { return ::recv(fd, buf, n, flags); });
-  return run_read(pd_, n, ctx, [&](int fd) { return ::recv(fd, buf, n, flags); });
+  if (!buf && n) return io_fail(Errc::invalid_argument);
+  return run_read(pd_, rd_, n, !(flags & MSG_PEEK), ctx,
+                  [&](int fd) { return ::recv(fd, buf, n, flags); });
 }
 
+// Writes on a stream socket go through send/sendmsg with MSG_NOSIGNAL: a peer that reset the
+// connection then gives EPIPE instead of a SIGPIPE that would kill the process (Go ignores
+// SIGPIPE for the same reason). Other descriptors (pipes) keep write(2)'s behaviour.
 IoResult Fd::write(const void* buf, std::size_t n, const Context& ctx) noexcept {
-  if (!buf && n) return fail(Errc::invalid_argument);
-  return run_io(pd_, IoDir::write, ctx, [&](int fd) { return ::write(fd, buf, n); });
+  if (!buf && n) return io_fail(Errc::invalid_argument);
+  if (pd_ && pd_->stream) return send(buf, n, 0, ctx);
+  return run_io(pd_, IoDir::write, ctx, false, [&](int fd) { return ::write(fd, buf, n); });
 }
 
 IoResult Fd::writev(const iovec* iov, int iovcnt, const Context& ctx) noexcept {
-  if ((!iov && iovcnt) || iovcnt < 0) return fail(Errc::invalid_argument);
-  return run_io(pd_, IoDir::write, ctx, [&](int fd) { return ::writev(fd, iov, iovcnt); });
+  if ((!iov && iovcnt) || iovcnt < 0) return io_fail(Errc::invalid_argument);
+  const bool stream = pd_ && pd_->stream;
+  return run_io(pd_, IoDir::write, ctx, false, [&](int fd) {
+    if (!stream) return ::writev(fd, iov, iovcnt);
+    msghdr m{};
+    m.msg_iov = const_cast<iovec*>(iov);
+    m.msg_iovlen = static_cast<std::size_t>(iovcnt);
+    return ::sendmsg(fd, &m, MSG_NOSIGNAL);
+  });
 }
 
 IoResult Fd::send(const void* buf, std::size_t n, int flags, const Context& ctx) noexcept {
-  if (!buf && n) return fail(Errc::invalid_argument);
-  return run_io(pd_, IoDir::write, ctx,
+  if (!buf && n) return io_fail(Errc::invalid_argument);
+  return run_io(pd_, IoDir::write, ctx, false,
                 [&](int fd) { return ::send(fd, buf, n, flags | MSG_NOSIGNAL); });
 }
 
 IoResult Fd::write_all(const void* buf, std::size_t n, const Context& ctx) noexcept {
-  if (!buf && n) return fail(Errc::invalid_argument);
+  if (!buf && n) return io_fail(Errc::invalid_argument);
   auto* p = static_cast<const char*>(buf);
   std::size_t done = 0;
   while (done < n) {
@@ -213,7 +207,7 @@ IoResult Fd::write_all(const void* buf, std::size_t n, const Context& ctx) noexc
 }
 
 IoResult Fd::read_full(void* buf, std::size_t n, const Context& ctx) noexcept {
-  if (!buf && n) return fail(Errc::invalid_argument);
+  if (!buf && n) return io_fail(Errc::invalid_argument);
   auto* p = static_cast<char*>(buf);
   std::size_t done = 0;
   while (done < n) {
@@ -223,56 +217,6 @@ IoResult Fd::read_full(void* buf, std::size_t n, const Context& ctx) noexcept {
     if (r.n == 0) break;  // end of file
   }
   return IoResult{done, Errc::ok, 0};
-}
-
-IoResult Fd::accept(Fd* out, sockaddr* peer, socklen_t* peer_len, const Context& ctx) noexcept {
-  if (!out) return fail(Errc::invalid_argument);
-  *out = Fd();
-  IoResult r = run_io(pd_, IoDir::read, ctx, [&](int fd) -> ssize_t {
-    return ::accept4(fd, peer, peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  });
-  if (!r.ok()) return r;
-  const int conn = static_cast<int>(r.n);
-  Errc err = Errc::ok;
-  PollDesc* pd = nullptr;
-  if ((err = pd_->np->open(conn, &pd, &r.sys_errno)) != Errc::ok) {
-    ::close(conn);
-    return IoResult{0, err, r.sys_errno};
-  }
-  out->pd_ = pd;
-  return IoResult{0, Errc::ok, 0};
-}
-
-IoResult Fd::connect(const sockaddr* addr, socklen_t len, const Context& ctx) noexcept {
-  if (!addr) return fail(Errc::invalid_argument);
-  bool started = false;
-  // The first call starts the handshake; EINPROGRESS means "wait until writable", after which
-  // SO_ERROR says how it went. Later passes of the loop only ask for SO_ERROR.
-  return run_io(pd_, IoDir::write, ctx, [&](int fd) -> ssize_t {
-    if (!started) {
-      started = true;
-      if (::connect(fd, addr, len) == 0) return 0;
-      if (errno == EINPROGRESS) {
-        errno = EAGAIN;
-        return -1;
-      }
-      return -1;
-    }
-    int so_error = 0;
-    socklen_t sl = sizeof so_error;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &sl) != 0) return -1;
-    if (so_error == 0) {
-      // Writable and no error: connected — unless the wake-up was spurious; getpeername tells.
-      sockaddr_storage ss;
-      socklen_t pl = sizeof ss;
-      if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &pl) == 0) return 0;
-      if (errno != ENOTCONN) return -1;
-      errno = EAGAIN;  // still connecting
-      return -1;
-    }
-    errno = so_error;
-    return -1;
-  });
 }
 
 }  // namespace myriad

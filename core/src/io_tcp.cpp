@@ -1,4 +1,5 @@
-// TCP helpers over Fd (myriad/io.hpp): listen, connect, local_port.
+// Sockets over Fd (myriad/io.hpp): accept and connect, and the TCP helpers (listen, connect,
+// local_port).
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -10,10 +11,69 @@
 #include <memory>
 #include <string>
 
+#include "io_call.hpp"
 #include "myriad/blocking.hpp"
 #include "myriad/io.hpp"
 
 namespace myriad {
+using detail::IoDir;
+using detail::io_fail;
+using detail::kIoFailNow;
+using detail::PollDesc;
+using detail::run_io;
+
+IoResult Fd::accept(Fd* out, sockaddr* peer, socklen_t* peer_len, const Context& ctx) noexcept {
+  if (!out || out == this) return io_fail(Errc::invalid_argument);
+  *out = Fd();
+  IoResult r = run_io(pd_, IoDir::read, ctx, false, [&](int fd) -> ssize_t {
+    return ::accept4(fd, peer, peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  });
+  if (!r.ok()) return r;
+  const int conn = static_cast<int>(r.n);
+  PollDesc* pd = nullptr;
+  if (Errc e = pd_->np->open(conn, &pd, &r.sys_errno); e != Errc::ok) {
+    ::close(conn);
+    return IoResult{0, e, r.sys_errno};
+  }
+  out->pd_ = pd;
+  return IoResult{0, Errc::ok, 0};
+}
+
+IoResult Fd::connect(const sockaddr* addr, socklen_t len, const Context& ctx) noexcept {
+  if (!addr) return io_fail(Errc::invalid_argument);
+  bool started = false;
+  // The first pass starts the handshake: "in progress" (EINPROGRESS, or EALREADY from an
+  // earlier attempt that gave up waiting) means wait until writable, after which SO_ERROR says
+  // how it went. EAGAIN is not "in progress" here — a full AF_UNIX backlog: nothing would
+  // ever make the socket writable — so it fails as Go's connect does.
+  return run_io(pd_, IoDir::write, ctx, false, [&](int fd) -> ssize_t {
+    if (!started) {
+      started = true;
+      if (::connect(fd, addr, len) == 0) return 0;
+      if (errno == EINPROGRESS || errno == EALREADY || errno == EINTR) {
+        errno = EAGAIN;
+        return -1;
+      }
+      if (errno == EISCONN) return 0;
+      return kIoFailNow;
+    }
+    int so_error = 0;
+    socklen_t sl = sizeof so_error;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &sl) != 0) return kIoFailNow;
+    if (so_error != 0) {
+      errno = so_error;
+      return kIoFailNow;
+    }
+    // Writable and no error: connected — unless the wake-up was spurious; getpeername tells.
+    sockaddr_storage ss;
+    socklen_t pl = sizeof ss;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &pl) == 0) return 0;
+    if (errno != ENOTCONN) return kIoFailNow;
+    errno = EAGAIN;  // still connecting
+    return -1;
+  });
+}
+
 namespace {
 
 struct AddrInfoFree {

@@ -9,12 +9,12 @@
 //   if (r.err == myriad::Errc::ok && r.n > 0) c.write_all(buf, r.n);
 //
 // An Fd puts its descriptor in non-blocking mode and registers it, edge-triggered, with the
-// netpoller of one runtime (the calling task's, or the one passed in). A call first tries the
-// system call; when it would block, the task parks on the descriptor's readiness, and wakes
-// when the poller reports it, when the direction's deadline passes (Errc::timed_out), when the
-// call's context is cancelled (ctx.err()), or when another task closes the Fd
-// (Errc::fd_closed). A foreign thread may call the same functions: it sleeps instead of
-// parking, on the same mechanism.
+// netpoller of one runtime (the calling task's, or the one passed in). A call tries the system
+// call (a read right after a short one may first wait for readiness); when it would block, the
+// task parks on the descriptor's readiness, and wakes when the poller reports it, when the
+// direction's deadline passes (Errc::timed_out), when the call's context is cancelled
+// (ctx.err()), or when another task closes the Fd (Errc::fd_closed). A foreign thread may
+// call the same functions: it sleeps instead of parking, on the same mechanism.
 //
 // Deadlines follow Go's net.Conn: set_read_deadline / set_write_deadline apply to every later
 // call in that direction (and to one already waiting) until changed; TimePoint::max() clears.
@@ -23,10 +23,13 @@
 // Results never throw: IoResult carries the count, a code and, for Errc::io_error, the errno.
 // Reads return n == 0 with Errc::ok at end of file, as read(2) does. Calls from several tasks
 // on one Fd are allowed (one reader and one writer at a time is the usual pattern; concurrent
-// readers each get whole system-call results). close() may race with calls in other tasks:
+// readers each get whole system-call results, but a reader that stops with bytes still queued
+// may leave another one parked until more bytes come: readiness is edge-triggered and the
+// first one took it). close() may race with calls in other tasks:
 // they fail with fd_closed, and the descriptor number is released only once the last call in
 // flight has left it (so it is never reused under a running call). The Fd object itself must
-// outlive every call on it.
+// outlive every call on it. An Fd may outlive its runtime: a call that would then have to wait
+// fails with Errc::closed, and close() and the destructor still work.
 //
 // The poller behind every Fd of a runtime is chosen when the runtime first needs one:
 // Config::poller, else the MYRIAD_POLLER environment variable ("epoll", "io_uring" or
@@ -36,6 +39,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -72,6 +76,7 @@ class Fd {
   // The non-throwing form: on failure *out stays empty and the descriptor is closed.
   static Errc adopt(int fd, Runtime* rt, Fd* out) noexcept;
 
+  // Moves need no call in flight on either Fd.
   Fd(Fd&& o) noexcept : pd_(std::exchange(o.pd_, nullptr)) {}
   Fd& operator=(Fd&& o) noexcept;
   Fd(const Fd&) = delete;
@@ -80,7 +85,9 @@ class Fd {
 
   bool valid() const noexcept { return pd_ != nullptr; }
   explicit operator bool() const noexcept { return valid(); }
-  // The descriptor number, -1 when empty or closed. Do not close it behind the Fd's back.
+  // The descriptor number, -1 when empty or closed. Do not close it, and do not read from it,
+  // behind the Fd's back (a read the Fd does not see can leave a later one parked on bytes
+  // that are already there); writes, setsockopt and shutdown are fine.
   int native() const noexcept;
 
   // Closes: waiting calls on this Fd fail with fd_closed, later calls too; the descriptor is
@@ -101,7 +108,9 @@ class Fd {
   IoResult read(void* buf, std::size_t n, const Context& ctx = {}) noexcept;
   IoResult readv(const iovec* iov, int iovcnt, const Context& ctx = {}) noexcept;
   IoResult recv(void* buf, std::size_t n, int flags, const Context& ctx = {}) noexcept;
-  // write(2), writev(2), send(2): one successful system call (may be short).
+  // write(2), writev(2), send(2): one successful system call (may be short). On a stream
+  // socket these never raise SIGPIPE (send/sendmsg with MSG_NOSIGNAL): writing to a peer
+  // that is gone gives io_error (EPIPE or ECONNRESET).
   IoResult write(const void* buf, std::size_t n, const Context& ctx = {}) noexcept;
   IoResult writev(const iovec* iov, int iovcnt, const Context& ctx = {}) noexcept;
   IoResult send(const void* buf, std::size_t n, int flags, const Context& ctx = {}) noexcept;
@@ -122,6 +131,8 @@ class Fd {
 
  private:
   detail::PollDesc* pd_ = nullptr;
+  // The reads' "drained" hint and the count of reads that keeps it safe (io.cpp).
+  std::atomic<uint64_t> rd_{0};
 };
 
 // Helpers for TCP (IPv4 and IPv6 literals or host names; a host name is resolved through
