@@ -17,6 +17,9 @@
  *      mutexes, rwmutexes, conds, onces, semaphores, timers, tickers: refused with
  *        MYRIAD_EBUSY while any call on the handle is in progress (a waiter counts) or while
  *        the object is held (a locked mutex, acquired semaphore units).
+ *      file descriptors (myriad_fd): myriad_fd_close is allowed — calls waiting on the
+ *        descriptor return MYRIAD_EFDCLOSED, and the descriptor is closed once the last call
+ *        has left its system call; myriad_fd_release is refused with MYRIAD_EBUSY.
  *      runtimes, tasks, wait groups: a race in the caller.
  *  - Config structs start with a `size` field set to sizeof(the struct) by the caller, so the
  *    struct can grow without breaking old binaries; myriad_config_init() fills the defaults.
@@ -34,7 +37,8 @@
  *
  * Contents, in this order: status codes and handles, versions, runtime, tasks, host-driven
  * procs, wait groups, channels, select, time (sleep, timers, tickers), sync (mutex, rwmutex,
- * cond, once, semaphore), task dump, contexts.
+ * cond, once, semaphore), task dump, contexts, file descriptors (I/O), blocking calls and
+ * thread locks.
  */
 #ifndef MYRIAD_H
 #define MYRIAD_H
@@ -42,6 +46,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h> /* struct sockaddr, socklen_t (the fd API) */
+#include <sys/uio.h>    /* struct iovec */
 
 #ifdef __cplusplus
 extern "C" {
@@ -84,7 +90,15 @@ typedef enum myriad_status {
                                  blocked on a channel/select while every task is parked and
                                  nothing can wake them (see myriad_config.detect_deadlock) */
   MYRIAD_ENOTLOCKED = 17,     /* unlock of a mutex that is not locked (Go: fatal error) */
-  MYRIAD_ENILCHAN = 18        /* close of the nil channel (Go panics) */
+  MYRIAD_ENILCHAN = 18,       /* close of the nil channel (Go panics) */
+  MYRIAD_EIO = 19,            /* the operating system refused an I/O call: the errno comes
+                                 back through the call's errno_out parameter (see I/O) */
+  MYRIAD_EFDCLOSED = 20,      /* the descriptor was closed before or during the call (Go's
+                                 ErrNetClosing) */
+  MYRIAD_ETHREADLIMIT = 21,   /* a blocking call or thread lock would need more threads than
+                                 myriad_config.max_threads */
+  MYRIAD_ENOTSUP = 22         /* not possible here: a thread lock on a host-driven proc, a
+                                 forced io_uring poller the kernel refuses */
 } myriad_status;
 
 typedef struct myriad_runtime { uint64_t bits; } myriad_runtime;
@@ -99,11 +113,36 @@ typedef struct myriad_cond { uint64_t bits; } myriad_cond;
 typedef struct myriad_once { uint64_t bits; } myriad_once;
 typedef struct myriad_sem { uint64_t bits; } myriad_sem;
 typedef struct myriad_context { uint64_t bits; } myriad_context;
+typedef struct myriad_fd { uint64_t bits; } myriad_fd;
 
 typedef enum myriad_guard_pages {
   MYRIAD_GUARD_AUTO = 0, /* guard pages while the process-wide budget allows, canary always */
   MYRIAD_GUARD_OFF = 1   /* canary only */
 } myriad_guard_pages;
+
+/* The readiness notifier behind every myriad_fd of a runtime, chosen when the runtime's first
+ * descriptor is adopted. */
+typedef enum myriad_poller_kind {
+  MYRIAD_POLLER_AUTO = 0,     /* the MYRIAD_POLLER environment variable ("epoll", "io_uring",
+                                 "auto") if set, else io_uring when the kernel allows it, else
+                                 epoll; as a myriad_runtime_poller answer: not started yet */
+  MYRIAD_POLLER_EPOLL = 1,
+  MYRIAD_POLLER_IO_URING = 2  /* forced: adopting a descriptor fails with MYRIAD_ENOTSUP when
+                                 the kernel (or the build) has no io_uring */
+} myriad_poller_kind;
+
+/* What myriad_config.on_long_running is told about a task that ran preempt_after_ns without
+ * reaching a yield point (the monitor has asked it to yield at the next one). Valid only during
+ * the call. The library sets size to the struct it filled: fields may be appended. */
+typedef struct myriad_long_running {
+  size_t size;
+  uint64_t task_id;
+  const char* label;      /* NUL-terminated; "" when the task has none */
+  const char* file;       /* creation site ("" if none) */
+  const char* function;
+  uint32_t line;
+  int64_t running_for_ns; /* since its last yield point, when noticed (>= preempt_after_ns) */
+} myriad_long_running;
 
 typedef enum myriad_on_exception {
   MYRIAD_EXC_LOG = 0,    /* log the failing task's identity to stderr and continue (default) */
@@ -132,6 +171,23 @@ typedef struct myriad_config {
    * stderr. Called on the thread that detected the deadlock; must not block. NULL = stderr. */
   void (*on_deadlock)(const char* report, void* user);
   void* on_deadlock_user;
+  /* ---- Blocking calls, the monitor and I/O (see those sections) ---- */
+  /* At most this many threads of the runtime's own: workers, threads whose task is in a
+   * blocking call, threads of locked tasks. myriad_blocking_enter and myriad_thread_lock past
+   * it fail with MYRIAD_ETHREADLIMIT. 0 = 10,000 (Go's default). */
+  uint32_t max_threads;
+  int32_t poller;              /* myriad_poller_kind (default MYRIAD_POLLER_AUTO) */
+  /* A blocking call (myriad_blocking_enter) lasting longer than this has its proc handed to
+   * another thread so the proc's other tasks run. 0 = 20 µs (the default); < 0: MYRIAD_EINVAL. */
+  int64_t blocking_handoff_ns;
+  /* A task running this long without a yield point is asked to yield at its next one (see
+   * myriad_preempt_point) and reported to on_long_running. 0 = 10 ms (the default); < 0: never. */
+  int64_t preempt_after_ns;
+  /* Called on the runtime's monitor thread for every such request (NULL: only counted in
+   * myriad_stats.preempt_requests). Must return quickly and must not block or call functions
+   * that wait (channels, locks, joins, sleeps, I/O). */
+  void (*on_long_running)(const myriad_long_running* task, void* user);
+  void* on_long_running_user;
 } myriad_config;
 
 typedef struct myriad_spawn_options {
@@ -146,6 +202,8 @@ typedef struct myriad_spawn_options {
 #define MYRIAD_SPAWN_OPTIONS(label_) \
   { sizeof(myriad_spawn_options), (label_), 0, __FILE__, __LINE__, __func__ }
 
+/* Monotonic counters, summed over procs (racy snapshots; exact once quiescent). The caller sets
+ * size = sizeof(myriad_stats); an older, smaller struct gets the fields it has. */
 typedef struct myriad_stats {
   size_t size; /* sizeof(myriad_stats) */
   uint64_t tasks_spawned, tasks_exited, tasks_failed;
@@ -153,6 +211,14 @@ typedef struct myriad_stats {
   uint64_t global_queue_takes, global_queue_spills;
   uint64_t yields, parks, thread_parks;
   uint64_t stacks_reserved, guarded_stacks;
+  /* appended: */
+  uint64_t timers_fired;
+  uint64_t preempt_requests; /* tasks the monitor asked to yield (preempt_after_ns) */
+  uint64_t preemptions;      /* of those requests, honoured at a yield point */
+  uint64_t blocking_calls;   /* myriad_blocking_enter calls by tasks */
+  uint64_t proc_handoffs;    /* procs handed from a blocked or locked thread to another */
+  uint64_t threads;          /* threads the runtime has now (workers and spares) */
+  uint64_t netpoll_ready;    /* I/O waits ended by the poller reporting readiness */
 } myriad_stats;
 
 typedef void (*myriad_task_fn)(void* arg);
@@ -167,9 +233,12 @@ MYRIAD_API const char* myriad_strerror(int status);
 
 /* ==== Runtime ================================================================================ */
 
-/* Fills every field with its default (detect_deadlock = 1, size = sizeof(myriad_config)). */
+/* Fills every field with its default (detect_deadlock = 1, max_threads = 10,000,
+ * blocking_handoff_ns = 20 µs, preempt_after_ns = 10 ms, size = sizeof(myriad_config)). */
 MYRIAD_API void myriad_config_init(myriad_config* config);
-/* config may be NULL for the defaults. */
+/* config may be NULL for the defaults. MYRIAD_EINVAL: config->size smaller than the first
+ * version of the struct, a bad enum value (guard_pages, on_exception, poller), a negative
+ * blocking_handoff_ns, procs or stack_size out of range. */
 MYRIAD_API myriad_status myriad_runtime_create(const myriad_config* config, myriad_runtime* out);
 /* Drains runnable tasks (they may still spawn through this handle while it drains), stops the
  * threads, abandons still-parked tasks (see README), then invalidates the handle. Must not be
@@ -177,7 +246,13 @@ MYRIAD_API myriad_status myriad_runtime_create(const myriad_config* config, myri
  * runtime it blocks that task's thread for the drain. */
 MYRIAD_API myriad_status myriad_runtime_destroy(myriad_runtime rt);
 MYRIAD_API myriad_status myriad_runtime_procs(myriad_runtime rt, uint32_t* procs_out);
+/* MYRIAD_EINVAL: out NULL or out->size smaller than the first version of the struct. */
 MYRIAD_API myriad_status myriad_runtime_stats(myriad_runtime rt, myriad_stats* out);
+/* The poller the runtime's descriptors use: MYRIAD_POLLER_AUTO until its first descriptor was
+ * adopted (the poller starts then), else MYRIAD_POLLER_EPOLL or MYRIAD_POLLER_IO_URING. */
+MYRIAD_API myriad_status myriad_runtime_poller(myriad_runtime rt, myriad_poller_kind* kind_out);
+/* "automatic", "epoll", "io_uring"; "?" for other values. Never NULL. */
+MYRIAD_API const char* myriad_poller_name(int kind);
 
 /* ==== Tasks ================================================================================== */
 
@@ -420,7 +495,9 @@ typedef enum myriad_wait_reason {
   MYRIAD_WAIT_SELECT = 6, MYRIAD_WAIT_SELECT_NO_CASES = 7, MYRIAD_WAIT_NIL_CHAN = 8,
   MYRIAD_WAIT_SLEEP = 9, MYRIAD_WAIT_MUTEX = 10, MYRIAD_WAIT_RW_READ = 11,
   MYRIAD_WAIT_RW_WRITE = 12, MYRIAD_WAIT_COND = 13, MYRIAD_WAIT_SEMAPHORE = 14,
-  MYRIAD_WAIT_ONCE = 15
+  MYRIAD_WAIT_ONCE = 15,
+  MYRIAD_WAIT_IO_READ = 16,  /* a read, recv or accept waits for the descriptor to be readable */
+  MYRIAD_WAIT_IO_WRITE = 17  /* a write, send or connect waits for it to be writable */
 } myriad_wait_reason;
 
 typedef struct myriad_task_info {
@@ -524,6 +601,158 @@ MYRIAD_API myriad_status myriad_chan_recv_ctx(myriad_chan ch, void* elem, bool* 
  * else ctx's err (at once if already cancelled). MYRIAD_ENOTINTASK: a foreign thread with no
  * runtime alive (a timer is needed). */
 MYRIAD_API myriad_status myriad_sleep_ns_ctx(int64_t ns, myriad_context ctx);
+
+/* ==== File descriptors (I/O) ====================================================================
+ * Task-aware I/O (Go's netFD over the runtime's netpoller): a call that would block parks the
+ * calling task (a foreign thread sleeps instead) until the descriptor is ready, and its thread
+ * runs other tasks meanwhile. A myriad_fd owns its descriptor: adopting puts it in non-blocking
+ * mode and registers it, edge-triggered, with the poller of one runtime (see
+ * myriad_poller_kind); the handle is released by myriad_fd_close or myriad_fd_release.
+ *
+ * A waiting call ends when the descriptor is ready (the system call is then retried), when the
+ * direction's deadline passes (MYRIAD_ETIMEDOUT), when the call's context is cancelled (its err:
+ * MYRIAD_ECANCELED or MYRIAD_ETIMEDOUT), or when the descriptor is closed (MYRIAD_EFDCLOSED).
+ * Parameters shared by the calls:
+ *  - ctx: a context, or the zero handle (myriad_context){0} for none (unlike elsewhere, zero is
+ *    not an error here). A context already cancelled fails the call before any system call.
+ *    Destroying the context handle during the call is allowed (the call keeps its own
+ *    reference).
+ *  - n_out (may be NULL): the bytes transferred — also on failure, where write_all and
+ *    read_full report what was done before the error. 0 with MYRIAD_OK from a read is end of
+ *    file, as read(2).
+ *  - errno_out (may be NULL): the errno when the status is MYRIAD_EIO, else 0. (The C errno
+ *    is not used: a task may resume on another thread after a wait, and compilers cache the
+ *    address of the thread-local errno.) EINTR is retried inside the call, EAGAIN waits.
+ * Several tasks may use one descriptor at once (typically one reader and one writer); each
+ * read gets whole system-call results, but a reader that stops with bytes still queued may
+ * leave another reader waiting until more bytes come (readiness is edge-triggered). Calls on a
+ * descriptor whose runtime was destroyed fail with MYRIAD_ECLOSED when they would wait; it can
+ * still be closed. Between myriad_blocking_enter and myriad_blocking_leave no call may wait
+ * (see Blocking calls). On a stream socket, write, writev and send never raise SIGPIPE
+ * (MSG_NOSIGNAL): a peer that is gone gives MYRIAD_EIO with EPIPE or ECONNRESET (a pipe
+ * raises SIGPIPE as usual). */
+
+/* Takes ownership of fd (in every case: on failure it is closed) and registers it with rt's
+ * poller, starting the poller on the runtime's first descriptor. rt may be the zero handle:
+ * the calling task's runtime, else the oldest live runtime created through this ABI.
+ * MYRIAD_EINVAL: fd < 0 or out NULL; MYRIAD_EIO: not an open descriptor, or one the poller
+ * cannot watch (a regular file); MYRIAD_ENOTSUP: the runtime's forced poller is unavailable;
+ * MYRIAD_ENOTINTASK: rt zero and no runtime; MYRIAD_ECLOSED: rt is shutting down. */
+MYRIAD_API myriad_status myriad_fd_adopt(myriad_runtime rt, int fd, myriad_fd* out);
+/* Closes the descriptor and invalidates the handle (a later call with it: MYRIAD_EBADHANDLE;
+ * a second close too). Calls in progress on it in other tasks or threads return
+ * MYRIAD_EFDCLOSED; the descriptor number is closed once the last of them has left its system
+ * call, so it is never reused under a running call. */
+MYRIAD_API myriad_status myriad_fd_close(myriad_fd fd);
+/* Gives the descriptor back without closing it (deregistered, still O_NONBLOCK) in *fd_out
+ * and invalidates the handle. MYRIAD_EBUSY: a call on it is in progress (nothing changes). */
+MYRIAD_API myriad_status myriad_fd_release(myriad_fd fd, int* fd_out);
+/* The descriptor number, for options and queries (setsockopt, getpeername, shutdown). Do not
+ * close it, and do not read from it behind the handle's back: a read the handle does not see
+ * can leave a later one waiting for bytes that are already there. */
+MYRIAD_API myriad_status myriad_fd_native(myriad_fd fd, int* fd_out);
+/* Go's SetReadDeadline / SetWriteDeadline / SetDeadline: deadline_ns (absolute,
+ * CLOCK_MONOTONIC, the clock of myriad_now_ns) applies to every later call in that direction
+ * and to the ones already waiting, until changed. INT64_MAX clears it. A deadline already
+ * passed fails calls with MYRIAD_ETIMEDOUT at once, before any system call. connect uses the
+ * write deadline; accept the read deadline. */
+MYRIAD_API myriad_status myriad_fd_set_read_deadline(myriad_fd fd, int64_t deadline_ns);
+MYRIAD_API myriad_status myriad_fd_set_write_deadline(myriad_fd fd, int64_t deadline_ns);
+MYRIAD_API myriad_status myriad_fd_set_deadline(myriad_fd fd, int64_t deadline_ns);
+
+/* read(2), readv(2), recv(2): one successful system call's worth (at most len bytes).
+ * MYRIAD_EINVAL: buf NULL with len > 0 (iov NULL with iovcnt > 0, iovcnt < 0). */
+MYRIAD_API myriad_status myriad_fd_read(myriad_fd fd, void* buf, size_t len, myriad_context ctx,
+                                        size_t* n_out, int* errno_out);
+MYRIAD_API myriad_status myriad_fd_readv(myriad_fd fd, const struct iovec* iov, int iovcnt,
+                                         myriad_context ctx, size_t* n_out, int* errno_out);
+MYRIAD_API myriad_status myriad_fd_recv(myriad_fd fd, void* buf, size_t len, int flags,
+                                        myriad_context ctx, size_t* n_out, int* errno_out);
+/* write(2), writev(2), send(2) (with MSG_NOSIGNAL): one successful system call; may be
+ * short. MYRIAD_EINVAL as for read. */
+MYRIAD_API myriad_status myriad_fd_write(myriad_fd fd, const void* buf, size_t len,
+                                         myriad_context ctx, size_t* n_out, int* errno_out);
+MYRIAD_API myriad_status myriad_fd_writev(myriad_fd fd, const struct iovec* iov, int iovcnt,
+                                          myriad_context ctx, size_t* n_out, int* errno_out);
+MYRIAD_API myriad_status myriad_fd_send(myriad_fd fd, const void* buf, size_t len, int flags,
+                                        myriad_context ctx, size_t* n_out, int* errno_out);
+/* Reads until len bytes arrived or end of file (MYRIAD_OK with *n_out < len), or an error
+ * (*n_out: what was read before it). */
+MYRIAD_API myriad_status myriad_fd_read_full(myriad_fd fd, void* buf, size_t len,
+                                             myriad_context ctx, size_t* n_out, int* errno_out);
+/* Writes until all len bytes are written or an error (*n_out: what was written before it). */
+MYRIAD_API myriad_status myriad_fd_write_all(myriad_fd fd, const void* buf, size_t len,
+                                             myriad_context ctx, size_t* n_out, int* errno_out);
+/* accept4(2) on a listening socket: *conn_out is the connection, non-blocking and registered
+ * with the listener's runtime (the caller closes it). peer and peer_len as for accept(2); both
+ * may be NULL. MYRIAD_EINVAL: conn_out NULL. */
+MYRIAD_API myriad_status myriad_fd_accept(myriad_fd fd, myriad_fd* conn_out,
+                                          struct sockaddr* peer, socklen_t* peer_len,
+                                          myriad_context ctx, int* errno_out);
+/* connect(2) for a socket made by socket(2) and adopted: waits for the handshake (the write
+ * deadline applies). A refused or failed handshake is MYRIAD_EIO with its errno
+ * (ECONNREFUSED, ETIMEDOUT, ...; EAGAIN for a Unix socket whose listener's backlog is full).
+ * MYRIAD_EINVAL: addr NULL. */
+MYRIAD_API myriad_status myriad_fd_connect(myriad_fd fd, const struct sockaddr* addr,
+                                           socklen_t addr_len, myriad_context ctx,
+                                           int* errno_out);
+
+/* TCP helpers. host: an IPv4 or IPv6 literal, or a name (resolved as a blocking call, so the
+ * proc keeps running other tasks meanwhile); NULL: every local address (listen) or the
+ * loopback (connect). rt as for myriad_fd_adopt. MYRIAD_EIO: the address could not be
+ * resolved, or socket/bind/listen/connect failed — these helpers do not report the errno; when
+ * it matters, make the socket with socket(2) and use myriad_fd_adopt + myriad_fd_connect.
+ * A listening socket with SO_REUSEADDR; port 0 picks a free port (see myriad_fd_local_port);
+ * backlog <= 0 means 4096. */
+MYRIAD_API myriad_status myriad_tcp_listen(myriad_runtime rt, const char* host, uint16_t port,
+                                           int backlog, myriad_fd* out);
+/* A connected socket with TCP_NODELAY. Gives up as the context says (ctx may be zero); tries
+ * the host's addresses in turn while they fail with MYRIAD_EIO. */
+MYRIAD_API myriad_status myriad_tcp_connect(myriad_runtime rt, const char* host, uint16_t port,
+                                            myriad_context ctx, myriad_fd* out);
+/* The local port of a bound TCP/IP socket. MYRIAD_EIO: getsockname failed; MYRIAD_EINVAL: not
+ * a TCP/IP socket, or port_out NULL. */
+MYRIAD_API myriad_status myriad_fd_local_port(myriad_fd fd, uint16_t* port_out);
+
+/* ==== Blocking calls, thread locks, preemption ==================================================
+ * Blocking calls (Go's entersyscall/exitsyscall, cgo): bracket a call that may hold the thread
+ * for long (a blocking system call, a foreign library) with enter and leave. The task keeps its
+ * thread, and its proc stays with it, so a short call costs a few atomic operations; when the
+ * call lasts longer than myriad_config.blocking_handoff_ns the runtime's monitor hands the proc
+ * to another thread, so the proc's other tasks run meanwhile. On leave the task takes a proc
+ * back (or queues for one) and resumes on the same thread. Between enter and leave the task
+ * has no proc: it must not call anything that waits (channel operations, select, locks,
+ * joins, sleeps, fd I/O) — the process aborts if it parks — but may spawn, close channels,
+ * cancel contexts and use the try_ operations. An enter inside a blocking section does
+ * nothing and the first leave ends the section. From a foreign thread or a task on a host
+ * proc (myriad_step) both are no-ops that return MYRIAD_OK.
+ *
+ * Thread locks (Go's LockOSThread): a locked task runs only on its current thread, and that
+ * thread runs no other task (while the task waits, its proc goes to another thread) — for
+ * libraries with thread-affine state. Locks nest; the task is unlocked when it ends.
+ *
+ * Preemption: a task that runs myriad_config.preempt_after_ns without a yield point is asked
+ * to yield at its next one — a channel operation, myriad_yield, or myriad_preempt_point — and
+ * reported to myriad_config.on_long_running. There is no asynchronous (signal) preemption: C
+ * code may be interrupted anywhere (inside malloc, holding a lock, in a library that is not
+ * async-signal-safe), and switching stacks from a signal handler there would corrupt it. A
+ * long computation should call myriad_preempt_point now and then. */
+
+/* MYRIAD_ETHREADLIMIT: the runtime would need more than max_threads threads (the call must not
+ * be made as a blocking call then; nothing changed, do not call myriad_blocking_leave). */
+MYRIAD_API myriad_status myriad_blocking_enter(void);
+MYRIAD_API void myriad_blocking_leave(void);
+/* Locks the calling task to its thread (one more level). MYRIAD_ENOTINTASK: not in a task;
+ * MYRIAD_ENOTSUP: a task on a host-driven proc (the host lends its thread only for a step);
+ * MYRIAD_ETHREADLIMIT: the runtime cannot spare a thread (max_threads). */
+MYRIAD_API myriad_status myriad_thread_lock(void);
+/* One level; a no-op when not locked or outside a task. */
+MYRIAD_API void myriad_thread_unlock(void);
+/* Whether the calling task is locked to its thread (false outside a task). */
+MYRIAD_API bool myriad_thread_locked(void);
+/* Yields if the monitor asked the calling task to; otherwise returns at once (a load and a
+ * branch). A no-op outside a task. */
+MYRIAD_API void myriad_preempt_point(void);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,8 @@
 // The C ABI: translation, handle checks and error codes only — the logic lives in core/.
 #include "myriad.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -17,9 +19,11 @@
 #include <vector>
 
 #include "handle_table.hpp"
+#include "myriad/blocking.hpp"
 #include "myriad/chan.hpp"
 #include "myriad/cond.hpp"
 #include "myriad/context.hpp"
+#include "myriad/io.hpp"
 #include "myriad/mutex.hpp"
 #include "myriad/once.hpp"
 #include "myriad/runtime.hpp"
@@ -91,6 +95,10 @@ constexpr size_t kConfigV1Size = offsetof(myriad_config, max_stacks) + sizeof(ui
 constexpr size_t kConfigDetectDeadlockSize =
     offsetof(myriad_config, detect_deadlock) + sizeof(int32_t);
 constexpr size_t kConfigOnDeadlockSize = offsetof(myriad_config, on_deadlock_user) + sizeof(void*);
+// A field appended later is read only when the caller's struct has it.
+#define MYRIAD_CONFIG_HAS(config, field) \
+  ((config)->size >= offsetof(myriad_config, field) + sizeof((config)->field))
+constexpr size_t kStatsV1Size = offsetof(myriad_stats, guarded_stacks) + sizeof(uint64_t);
 constexpr size_t kSpawnOptionsV1Size =
     offsetof(myriad_spawn_options, function) + sizeof(const char*);
 
@@ -103,6 +111,16 @@ static_assert(MYRIAD_EALLASLEEP == static_cast<int>(Errc::deadlock));
 static_assert(MYRIAD_ENOTLOCKED == static_cast<int>(Errc::not_locked));
 static_assert(MYRIAD_ENILCHAN == static_cast<int>(Errc::nil_channel));
 static_assert(MYRIAD_EDEADLOCK == static_cast<int>(Errc::would_deadlock));
+static_assert(MYRIAD_EIO == static_cast<int>(Errc::io_error));
+static_assert(MYRIAD_EFDCLOSED == static_cast<int>(Errc::fd_closed));
+static_assert(MYRIAD_ETHREADLIMIT == static_cast<int>(Errc::thread_limit));
+static_assert(MYRIAD_ENOTSUP == static_cast<int>(Errc::not_supported));
+constexpr int kLastStatus = MYRIAD_ENOTSUP;  // the highest myriad_status
+static_assert(kLastStatus == static_cast<int>(Errc::not_supported));
+
+static_assert(MYRIAD_POLLER_AUTO == static_cast<int>(myriad::PollerKind::automatic) &&
+              MYRIAD_POLLER_EPOLL == static_cast<int>(myriad::PollerKind::epoll) &&
+              MYRIAD_POLLER_IO_URING == static_cast<int>(myriad::PollerKind::io_uring));
 
 // ---- Runtimes in creation order: the zero myriad_runtime, and the runtime of a timer ----------
 
@@ -496,7 +514,99 @@ static_assert(MYRIAD_WAIT_NONE == static_cast<int>(myriad::WaitReason::none) &&
               MYRIAD_WAIT_RW_WRITE == static_cast<int>(myriad::WaitReason::rw_write) &&
               MYRIAD_WAIT_COND == static_cast<int>(myriad::WaitReason::cond) &&
               MYRIAD_WAIT_SEMAPHORE == static_cast<int>(myriad::WaitReason::semaphore) &&
-              MYRIAD_WAIT_ONCE == static_cast<int>(myriad::WaitReason::once));
+              MYRIAD_WAIT_ONCE == static_cast<int>(myriad::WaitReason::once) &&
+              MYRIAD_WAIT_IO_READ == static_cast<int>(myriad::WaitReason::io_read) &&
+              MYRIAD_WAIT_IO_WRITE == static_cast<int>(myriad::WaitReason::io_write));
+
+// ---- File descriptors --------------------------------------------------------------------------
+
+// What a myriad_fd names. `refs` counts the handle and every call in progress (like CChan):
+// myriad_fd_close invalidates the handle and closes the Fd at once — calls waiting on it end
+// with fd_closed — and the Fd object, which must outlive every call on it, is destroyed by the
+// last release. A call therefore pins the handle only long enough to take its reference, so a
+// close never waits for blocked calls.
+struct CFd {
+  std::atomic<uint32_t> refs{1};
+  myriad::Fd fd;
+
+  explicit CFd(myriad::Fd f) noexcept : fd(std::move(f)) {}
+  void retain() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+};
+
+PaddedTable<CFd>& fds() {
+  static auto* t = new PaddedTable<CFd>();
+  return *t;
+}
+
+struct FdRef {
+  CFd* c = nullptr;
+  FdRef() = default;
+  FdRef(const FdRef&) = delete;
+  FdRef& operator=(const FdRef&) = delete;
+  ~FdRef() {
+    if (c) c->release();
+  }
+  myriad::Fd* operator->() const noexcept { return &c->fd; }
+};
+
+myriad_status acquire_fd(myriad_fd h, FdRef* out) noexcept {
+  CFd* c = fds().pin(h.bits);
+  if (!c) return MYRIAD_EBADHANDLE;
+  c->retain();
+  fds().unpin(h.bits);
+  out->c = c;
+  return MYRIAD_OK;
+}
+
+// A new handle for an Fd; on failure the Fd (and its descriptor) is closed.
+myriad_status publish_fd(myriad::Fd f, myriad_fd* out) noexcept {
+  auto* c = new (std::nothrow) CFd(std::move(f));
+  if (!c) return MYRIAD_ENOMEM;  // f's destructor closes the descriptor
+  uint64_t h = fds().insert(c);
+  if (!h) {
+    c->release();
+    return MYRIAD_ENOMEM;
+  }
+  out->bits = h;
+  return MYRIAD_OK;
+}
+
+// The context of an I/O call: the zero handle is "none" (a default Context never cancels).
+myriad_status io_context(myriad_context h, myriad::Context* out) noexcept {
+  if (h.bits == 0) return MYRIAD_OK;
+  return copy_context(h, out);
+}
+
+// One I/O call: the fd and the context held for its duration, then the result's count, errno
+// and status written out.
+template <class F>
+myriad_status fd_io(myriad_fd h, myriad_context ctx, size_t* n_out, int* errno_out, F&& f) {
+  if (n_out) *n_out = 0;
+  if (errno_out) *errno_out = 0;
+  myriad::Context c;
+  if (myriad_status st = io_context(ctx, &c)) return st;
+  FdRef r;
+  if (myriad_status st = acquire_fd(h, &r)) return st;
+  myriad::IoResult res = f(r.c->fd, c);
+  if (n_out) *n_out = res.n;
+  if (errno_out && res.err == Errc::io_error) *errno_out = res.sys_errno;
+  return to_status(res.err);
+}
+
+myriad_status set_fd_deadline(myriad_fd h, int64_t deadline_ns, bool read, bool write) {
+  FdRef r;
+  if (myriad_status st = acquire_fd(h, &r)) return st;
+  const myriad::TimePoint t{myriad::Duration(deadline_ns)};  // INT64_MAX is TimePoint::max()
+  if (read) r->set_read_deadline(t);
+  if (write) r->set_write_deadline(t);
+  return MYRIAD_OK;
+}
+
+static_assert(myriad::TimePoint::max().time_since_epoch().count() == INT64_MAX,
+              "INT64_MAX as a deadline must be the C++ API's \"no deadline\"");
 
 }  // namespace
 
@@ -506,7 +616,7 @@ uint32_t myriad_abi_version(void) { return MYRIAD_ABI_VERSION; }
 const char* myriad_version(void) { return "0.1.0"; }
 
 const char* myriad_strerror(int status) {
-  if (status < 0 || status > static_cast<int>(Errc::nil_channel)) return "unknown status";
+  if (status < 0 || status > kLastStatus) return "unknown status";
   return myriad::strerror(static_cast<Errc>(status));
 }
 
@@ -521,6 +631,13 @@ void myriad_config_init(myriad_config* config) {
   config->detect_deadlock = 1;
   config->on_deadlock = nullptr;
   config->on_deadlock_user = nullptr;
+  const myriad::Config defaults;
+  config->max_threads = defaults.max_threads;
+  config->poller = MYRIAD_POLLER_AUTO;
+  config->blocking_handoff_ns = defaults.blocking_handoff.count();
+  config->preempt_after_ns = defaults.preempt_after.count();
+  config->on_long_running = nullptr;
+  config->on_long_running_user = nullptr;
 }
 
 myriad_status myriad_runtime_create(const myriad_config* config, myriad_runtime* out) {
@@ -548,6 +665,40 @@ myriad_status myriad_runtime_create(const myriad_config* config, myriad_runtime*
         auto fn = config->on_deadlock;
         void* user = config->on_deadlock_user;
         c.on_deadlock = [fn, user](const std::string& report) { fn(report.c_str(), user); };
+      }
+      if (MYRIAD_CONFIG_HAS(config, max_threads) && config->max_threads != 0)
+        c.max_threads = config->max_threads;
+      if (MYRIAD_CONFIG_HAS(config, poller)) {
+        if (config->poller < MYRIAD_POLLER_AUTO || config->poller > MYRIAD_POLLER_IO_URING)
+          return MYRIAD_EINVAL;
+        c.poller = static_cast<myriad::PollerKind>(config->poller);
+      }
+      if (MYRIAD_CONFIG_HAS(config, blocking_handoff_ns)) {
+        if (config->blocking_handoff_ns < 0) return MYRIAD_EINVAL;
+        if (config->blocking_handoff_ns > 0)
+          c.blocking_handoff = std::chrono::nanoseconds(config->blocking_handoff_ns);
+      }
+      if (MYRIAD_CONFIG_HAS(config, preempt_after_ns)) {
+        if (config->preempt_after_ns < 0)
+          c.preempt_after = std::chrono::nanoseconds(0);  // never
+        else if (config->preempt_after_ns > 0)
+          c.preempt_after = std::chrono::nanoseconds(config->preempt_after_ns);
+      }
+      if (MYRIAD_CONFIG_HAS(config, on_long_running_user) && config->on_long_running) {
+        auto fn = config->on_long_running;
+        void* user = config->on_long_running_user;
+        c.on_long_running = [fn, user](const myriad::LongRunningTask& t) {
+          myriad_long_running info;
+          std::memset(&info, 0, sizeof info);
+          info.size = sizeof info;
+          info.task_id = t.task_id;
+          info.label = t.label.c_str();
+          info.file = t.site.file ? t.site.file : "";
+          info.function = t.site.function ? t.site.function : "";
+          info.line = t.site.line;
+          info.running_for_ns = static_cast<int64_t>(t.running_for.count());
+          fn(&info, user);
+        };
       }
     }
     auto* r = new myriad::Runtime(std::move(c));
@@ -592,23 +743,52 @@ myriad_status myriad_runtime_procs(myriad_runtime rt, uint32_t* procs_out) {
 }
 
 myriad_status myriad_runtime_stats(myriad_runtime rt, myriad_stats* out) {
-  if (!out || out->size < sizeof(myriad_stats)) return MYRIAD_EINVAL;
+  if (!out || out->size < kStatsV1Size) return MYRIAD_EINVAL;
   myriad::Runtime* r = runtimes().lookup(rt.bits);
   if (!r) return MYRIAD_EBADHANDLE;
   myriad::Stats s = r->stats();
-  out->tasks_spawned = s.tasks_spawned;
-  out->tasks_exited = s.tasks_exited;
-  out->tasks_failed = s.tasks_failed;
-  out->tasks_stolen = s.tasks_stolen;
-  out->steal_operations = s.steal_operations;
-  out->global_queue_takes = s.global_queue_takes;
-  out->global_queue_spills = s.global_queue_spills;
-  out->yields = s.yields;
-  out->parks = s.parks;
-  out->thread_parks = s.thread_parks;
-  out->stacks_reserved = s.stacks_reserved;
-  out->guarded_stacks = s.guarded_stacks;
+  myriad_stats all;
+  std::memset(&all, 0, sizeof all);
+  all.tasks_spawned = s.tasks_spawned;
+  all.tasks_exited = s.tasks_exited;
+  all.tasks_failed = s.tasks_failed;
+  all.tasks_stolen = s.tasks_stolen;
+  all.steal_operations = s.steal_operations;
+  all.global_queue_takes = s.global_queue_takes;
+  all.global_queue_spills = s.global_queue_spills;
+  all.yields = s.yields;
+  all.parks = s.parks;
+  all.thread_parks = s.thread_parks;
+  all.stacks_reserved = s.stacks_reserved;
+  all.guarded_stacks = s.guarded_stacks;
+  all.timers_fired = s.timers_fired;
+  all.preempt_requests = s.preempt_requests;
+  all.preemptions = s.preemptions;
+  all.blocking_calls = s.blocking_calls;
+  all.proc_handoffs = s.proc_handoffs;
+  all.threads = s.threads;
+  all.netpoll_ready = s.netpoll_ready;
+  // An older caller's smaller struct gets the whole fields it has; its size stays as it is.
+  constexpr size_t first = offsetof(myriad_stats, tasks_spawned);
+  static_assert(first == sizeof(size_t) && (sizeof(myriad_stats) - first) % sizeof(uint64_t) == 0);
+  const size_t fields = (std::min(out->size, sizeof(myriad_stats)) - first) / sizeof(uint64_t);
+  std::memcpy(reinterpret_cast<unsigned char*>(out) + first,
+              reinterpret_cast<const unsigned char*>(&all) + first, fields * sizeof(uint64_t));
   return MYRIAD_OK;
+}
+
+myriad_status myriad_runtime_poller(myriad_runtime rt, myriad_poller_kind* kind_out) {
+  if (!kind_out) return MYRIAD_EINVAL;
+  *kind_out = MYRIAD_POLLER_AUTO;
+  myriad::Runtime* r = runtimes().lookup(rt.bits);
+  if (!r) return MYRIAD_EBADHANDLE;
+  *kind_out = static_cast<myriad_poller_kind>(static_cast<int>(r->poller()));
+  return MYRIAD_OK;
+}
+
+const char* myriad_poller_name(int kind) {
+  if (kind < MYRIAD_POLLER_AUTO || kind > MYRIAD_POLLER_IO_URING) return "?";
+  return myriad::to_string(static_cast<myriad::PollerKind>(kind));
 }
 
 myriad_status myriad_spawn(myriad_runtime rt, myriad_task_fn fn, void* arg,
@@ -1301,7 +1481,7 @@ myriad_status myriad_context_destroy(myriad_context ctx) {
 }
 
 myriad_status myriad_context_cancel(myriad_context ctx, myriad_status cause) {
-  if (static_cast<int>(cause) < 0 || static_cast<int>(cause) > MYRIAD_ENILCHAN)
+  if (static_cast<int>(cause) < 0 || static_cast<int>(cause) > kLastStatus)
     return MYRIAD_EINVAL;
   CContext* c = contexts().pin(ctx.bits);
   if (!c) return MYRIAD_EBADHANDLE;
@@ -1380,5 +1560,195 @@ myriad_status myriad_sleep_ns_ctx(int64_t ns, myriad_context ctx) {
   if (myriad_status st = copy_context(ctx, &c)) return st;
   return to_status(myriad::this_task::sleep_for(ns_duration(ns), c));
 }
+
+// ---- File descriptors --------------------------------------------------------------------------
+
+myriad_status myriad_fd_adopt(myriad_runtime rt, int fd, myriad_fd* out) {
+  if (out) out->bits = 0;
+  if (fd < 0) return MYRIAD_EINVAL;
+  myriad::Runtime* r = nullptr;
+  uint64_t bits = 0;
+  myriad_status st = out ? resolve_runtime(rt, &r, &bits) : MYRIAD_EINVAL;
+  if (st != MYRIAD_OK) {
+    ::close(fd);  // ownership passed in every case
+    return st;
+  }
+  myriad::Fd f;
+  if (Errc e = myriad::Fd::adopt(fd, r, &f); e != Errc::ok) return to_status(e);  // closed it
+  return publish_fd(std::move(f), out);
+}
+
+myriad_status myriad_fd_close(myriad_fd fd) {
+  CFd* c = fds().remove(fd.bits);
+  if (!c) return MYRIAD_EBADHANDLE;
+  c->fd.close();  // ends the waits of calls in progress; they hold their own references
+  c->release();
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_fd_release(myriad_fd fd, int* fd_out) {
+  if (!fd_out) return MYRIAD_EINVAL;
+  *fd_out = -1;
+  // A call in progress holds a reference, taken under a pin; remove_if_idle holds new pins off
+  // while it asks, so `refs` cannot grow between the check and the removal.
+  CFd* c = nullptr;
+  switch (fds().remove_if_idle(
+      fd.bits, [](CFd* x) { return x->refs.load(std::memory_order_acquire) != 1; }, &c)) {
+    case PaddedTable<CFd>::Removed::bad_handle: return MYRIAD_EBADHANDLE;
+    case PaddedTable<CFd>::Removed::busy: return MYRIAD_EBUSY;
+    case PaddedTable<CFd>::Removed::ok: break;
+  }
+  *fd_out = c->fd.release();
+  c->release();
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_fd_native(myriad_fd fd, int* fd_out) {
+  if (!fd_out) return MYRIAD_EINVAL;
+  *fd_out = -1;
+  FdRef r;
+  if (myriad_status st = acquire_fd(fd, &r)) return st;
+  *fd_out = r->native();
+  return MYRIAD_OK;
+}
+
+myriad_status myriad_fd_set_read_deadline(myriad_fd fd, int64_t deadline_ns) {
+  return set_fd_deadline(fd, deadline_ns, true, false);
+}
+
+myriad_status myriad_fd_set_write_deadline(myriad_fd fd, int64_t deadline_ns) {
+  return set_fd_deadline(fd, deadline_ns, false, true);
+}
+
+myriad_status myriad_fd_set_deadline(myriad_fd fd, int64_t deadline_ns) {
+  return set_fd_deadline(fd, deadline_ns, true, true);
+}
+
+myriad_status myriad_fd_read(myriad_fd fd, void* buf, size_t len, myriad_context ctx,
+                             size_t* n_out, int* errno_out) {
+  return fd_io(fd, ctx, n_out, errno_out,
+               [&](myriad::Fd& f, const myriad::Context& c) { return f.read(buf, len, c); });
+}
+
+myriad_status myriad_fd_readv(myriad_fd fd, const struct iovec* iov, int iovcnt,
+                              myriad_context ctx, size_t* n_out, int* errno_out) {
+  return fd_io(fd, ctx, n_out, errno_out,
+               [&](myriad::Fd& f, const myriad::Context& c) { return f.readv(iov, iovcnt, c); });
+}
+
+myriad_status myriad_fd_recv(myriad_fd fd, void* buf, size_t len, int flags, myriad_context ctx,
+                             size_t* n_out, int* errno_out) {
+  return fd_io(fd, ctx, n_out, errno_out, [&](myriad::Fd& f, const myriad::Context& c) {
+    return f.recv(buf, len, flags, c);
+  });
+}
+
+myriad_status myriad_fd_write(myriad_fd fd, const void* buf, size_t len, myriad_context ctx,
+                              size_t* n_out, int* errno_out) {
+  return fd_io(fd, ctx, n_out, errno_out,
+               [&](myriad::Fd& f, const myriad::Context& c) { return f.write(buf, len, c); });
+}
+
+myriad_status myriad_fd_writev(myriad_fd fd, const struct iovec* iov, int iovcnt,
+                               myriad_context ctx, size_t* n_out, int* errno_out) {
+  return fd_io(fd, ctx, n_out, errno_out,
+               [&](myriad::Fd& f, const myriad::Context& c) { return f.writev(iov, iovcnt, c); });
+}
+
+myriad_status myriad_fd_send(myriad_fd fd, const void* buf, size_t len, int flags,
+                             myriad_context ctx, size_t* n_out, int* errno_out) {
+  return fd_io(fd, ctx, n_out, errno_out, [&](myriad::Fd& f, const myriad::Context& c) {
+    return f.send(buf, len, flags, c);
+  });
+}
+
+myriad_status myriad_fd_read_full(myriad_fd fd, void* buf, size_t len, myriad_context ctx,
+                                  size_t* n_out, int* errno_out) {
+  return fd_io(fd, ctx, n_out, errno_out,
+               [&](myriad::Fd& f, const myriad::Context& c) { return f.read_full(buf, len, c); });
+}
+
+myriad_status myriad_fd_write_all(myriad_fd fd, const void* buf, size_t len, myriad_context ctx,
+                                  size_t* n_out, int* errno_out) {
+  return fd_io(fd, ctx, n_out, errno_out,
+               [&](myriad::Fd& f, const myriad::Context& c) { return f.write_all(buf, len, c); });
+}
+
+myriad_status myriad_fd_accept(myriad_fd fd, myriad_fd* conn_out, struct sockaddr* peer,
+                               socklen_t* peer_len, myriad_context ctx, int* errno_out) {
+  if (errno_out) *errno_out = 0;
+  if (!conn_out) return MYRIAD_EINVAL;
+  conn_out->bits = 0;
+  myriad::Fd conn;
+  myriad_status st = fd_io(fd, ctx, nullptr, errno_out,
+                           [&](myriad::Fd& f, const myriad::Context& c) {
+                             return f.accept(&conn, peer, peer_len, c);
+                           });
+  if (st != MYRIAD_OK) return st;
+  return publish_fd(std::move(conn), conn_out);
+}
+
+myriad_status myriad_fd_connect(myriad_fd fd, const struct sockaddr* addr, socklen_t addr_len,
+                                myriad_context ctx, int* errno_out) {
+  return fd_io(fd, ctx, nullptr, errno_out, [&](myriad::Fd& f, const myriad::Context& c) {
+    return f.connect(addr, addr_len, c);
+  });
+}
+
+myriad_status myriad_tcp_listen(myriad_runtime rt, const char* host, uint16_t port, int backlog,
+                                myriad_fd* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  myriad::Runtime* r = nullptr;
+  uint64_t bits = 0;
+  if (myriad_status st = resolve_runtime(rt, &r, &bits)) return st;
+  return guarded([&] {
+    return publish_fd(myriad::tcp_listen(host, port, backlog > 0 ? backlog : 4096, r), out);
+  });
+}
+
+myriad_status myriad_tcp_connect(myriad_runtime rt, const char* host, uint16_t port,
+                                 myriad_context ctx, myriad_fd* out) {
+  if (!out) return MYRIAD_EINVAL;
+  out->bits = 0;
+  myriad::Context c;
+  if (myriad_status st = io_context(ctx, &c)) return st;
+  myriad::Runtime* r = nullptr;
+  uint64_t bits = 0;
+  if (myriad_status st = resolve_runtime(rt, &r, &bits)) return st;
+  return guarded([&] { return publish_fd(myriad::tcp_connect(host, port, c, r), out); });
+}
+
+myriad_status myriad_fd_local_port(myriad_fd fd, uint16_t* port_out) {
+  if (!port_out) return MYRIAD_EINVAL;
+  *port_out = 0;
+  FdRef r;
+  if (myriad_status st = acquire_fd(fd, &r)) return st;
+  return guarded([&] {
+    *port_out = myriad::local_port(r.c->fd);
+    return MYRIAD_OK;
+  });
+}
+
+// ---- Blocking calls, thread locks, preemption --------------------------------------------------
+
+myriad_status myriad_blocking_enter(void) {
+  return to_status(myriad::this_task::try_enter_blocking());
+}
+
+void myriad_blocking_leave(void) { myriad::this_task::leave_blocking(); }
+
+myriad_status myriad_thread_lock(void) {
+  return guarded([] {
+    myriad::this_task::lock_to_thread();
+    return MYRIAD_OK;
+  });
+}
+
+void myriad_thread_unlock(void) { myriad::this_task::unlock_from_thread(); }
+
+bool myriad_thread_locked(void) { return myriad::this_task::locked_to_thread(); }
+
+void myriad_preempt_point(void) { myriad::this_task::preempt_point(); }
 
 }  // extern "C"

@@ -32,7 +32,7 @@ static void test_strerror(void) {
   /* Every code has its own non-empty text, distinct from the others and from the unknown one. */
   const char* unknown = myriad_strerror(-1);
   CHECK(unknown != NULL);
-  for (int s = MYRIAD_OK; s <= MYRIAD_ENILCHAN; ++s) {
+  for (int s = MYRIAD_OK; s <= MYRIAD_ENOTSUP; ++s) {
     const char* text = myriad_strerror(s);
     CHECK(text != NULL);
     if (!text) continue;
@@ -43,7 +43,7 @@ static void test_strerror(void) {
       if (other) CHECK(strcmp(text, other) != 0);
     }
   }
-  const int outside[] = {-1, -2, MYRIAD_ENILCHAN + 1, 19, 100, 1 << 20, INT32_MAX, INT32_MIN};
+  const int outside[] = {-1, -2, MYRIAD_ENOTSUP + 1, 23, 100, 1 << 20, INT32_MAX, INT32_MIN};
   for (size_t i = 0; i < sizeof outside / sizeof outside[0]; ++i) {
     const char* text = myriad_strerror(outside[i]);
     CHECK(text != NULL);
@@ -64,6 +64,11 @@ static void test_config_init(void) {
   CHECK(c.report_abandoned != 0);
   CHECK(c.detect_deadlock == 1);
   CHECK(c.on_deadlock == NULL && c.on_deadlock_user == NULL);
+  CHECK(c.max_threads == 10000);
+  CHECK(c.poller == MYRIAD_POLLER_AUTO);
+  CHECK(c.blocking_handoff_ns == 20000);
+  CHECK(c.preempt_after_ns == 10000000);
+  CHECK(c.on_long_running == NULL && c.on_long_running_user == NULL);
   myriad_config_init(NULL); /* documented as harmless: must not crash */
   CHECK(1);
 }
@@ -94,14 +99,30 @@ static void test_create_destroy(void) {
   CHECK_ST(myriad_runtime_procs(rt, &procs), MYRIAD_OK);
   CHECK(procs == 3);
 
-  /* Stats: a too-small size field is refused; a right one is filled. */
+  /* Stats: a size field smaller than the first version of the struct is refused; a right one is
+   * filled; an older caller's struct (without the appended fields) gets only what it has. */
   myriad_stats stats;
   memset(&stats, 0, sizeof stats);
-  stats.size = sizeof stats - 1;
+  stats.size = offsetof(myriad_stats, guarded_stacks);
   CHECK_ST(myriad_runtime_stats(rt, &stats), MYRIAD_EINVAL);
   stats.size = sizeof stats;
   CHECK_ST(myriad_runtime_stats(rt, &stats), MYRIAD_OK);
   CHECK(stats.tasks_spawned == 0);
+  CHECK(stats.size == sizeof stats);
+  CHECK(stats.threads == 2); /* the workers: procs - host_procs */
+  memset(&stats, 0xa5, sizeof stats);
+  stats.size = offsetof(myriad_stats, timers_fired); /* the struct before the appended fields */
+  CHECK_ST(myriad_runtime_stats(rt, &stats), MYRIAD_OK);
+  CHECK(stats.size == offsetof(myriad_stats, timers_fired));
+  CHECK(stats.tasks_spawned == 0 && stats.guarded_stacks != 0xa5a5a5a5a5a5a5a5ull);
+  CHECK(stats.timers_fired == 0xa5a5a5a5a5a5a5a5ull); /* not written */
+  CHECK(stats.netpoll_ready == 0xa5a5a5a5a5a5a5a5ull);
+  /* A size that ends inside a field: only the whole fields before it are written. */
+  memset(&stats, 0xa5, sizeof stats);
+  stats.size = offsetof(myriad_stats, threads) + 3;
+  CHECK_ST(myriad_runtime_stats(rt, &stats), MYRIAD_OK);
+  CHECK(stats.proc_handoffs != 0xa5a5a5a5a5a5a5a5ull);
+  CHECK(stats.threads == 0xa5a5a5a5a5a5a5a5ull);
   CHECK_ST(myriad_runtime_stats(rt, NULL), MYRIAD_EINVAL);
   CHECK_ST(myriad_runtime_procs(rt, NULL), MYRIAD_EINVAL);
   CHECK_ST(myriad_runtime_destroy(rt), MYRIAD_OK);
@@ -158,6 +179,15 @@ static void test_config_validation(void) {
   myriad_config_init(&c);
   c.on_exception = -1;
   expect_create_einval(&c, __LINE__);
+  myriad_config_init(&c);
+  c.poller = MYRIAD_POLLER_IO_URING + 1;
+  expect_create_einval(&c, __LINE__);
+  myriad_config_init(&c);
+  c.poller = -1;
+  expect_create_einval(&c, __LINE__);
+  myriad_config_init(&c);
+  c.blocking_handoff_ns = -1;
+  expect_create_einval(&c, __LINE__);
 
   /* More host procs than procs. */
   myriad_config_init(&c);
@@ -183,6 +213,29 @@ static void test_config_validation(void) {
   myriad_config_init(&c);
   c.procs = 2;
   c.host_procs = 2;
+  CHECK_ST(myriad_runtime_create(&c, &rt), MYRIAD_OK);
+  CHECK_ST(myriad_runtime_destroy(rt), MYRIAD_OK);
+
+  /* A caller built before the I/O fields were appended: its size ends at on_deadlock_user, and
+   * whatever follows in memory is not read (the defaults apply). */
+  myriad_config_init(&c);
+  c.procs = 1;
+  c.size = offsetof(myriad_config, max_threads);
+  c.poller = 99;
+  c.blocking_handoff_ns = -5;
+  CHECK_ST(myriad_runtime_create(&c, &rt), MYRIAD_OK);
+  CHECK_ST(myriad_runtime_destroy(rt), MYRIAD_OK);
+
+  /* Zero means the default for max_threads, blocking_handoff_ns and preempt_after_ns; a
+   * negative preempt_after_ns means never. */
+  myriad_config_init(&c);
+  c.procs = 1;
+  c.max_threads = 0;
+  c.blocking_handoff_ns = 0;
+  c.preempt_after_ns = 0;
+  CHECK_ST(myriad_runtime_create(&c, &rt), MYRIAD_OK);
+  CHECK_ST(myriad_runtime_destroy(rt), MYRIAD_OK);
+  c.preempt_after_ns = -1;
   CHECK_ST(myriad_runtime_create(&c, &rt), MYRIAD_OK);
   CHECK_ST(myriad_runtime_destroy(rt), MYRIAD_OK);
 

@@ -277,14 +277,14 @@ static void test_errors_and_names(void) {
   CHECK(strcmp(myriad_wait_reason_name(MYRIAD_WAIT_CHAN_RECV), "chan receive") == 0);
   CHECK(strcmp(myriad_wait_reason_name(MYRIAD_WAIT_MUTEX), "sync.Mutex.Lock") == 0);
   /* Every known value has its own name; unknown ones get "?". */
-  for (int r = MYRIAD_WAIT_NONE; r <= MYRIAD_WAIT_ONCE; ++r) {
+  for (int r = MYRIAD_WAIT_NONE; r <= MYRIAD_WAIT_IO_WRITE; ++r) {
     const char* n = myriad_wait_reason_name(r);
     CHECK(n != NULL && strcmp(n, "?") != 0);
     for (int o = MYRIAD_WAIT_NONE; o < r; ++o) CHECK(strcmp(n, myriad_wait_reason_name(o)) != 0);
   }
   for (int s = MYRIAD_TASK_FREE; s <= MYRIAD_TASK_DEAD; ++s)
     CHECK(strcmp(myriad_task_state_name(s), "?") != 0);
-  const int outside[] = {-1, 100, 255, 256, 1 << 30};
+  const int outside[] = {-1, MYRIAD_WAIT_IO_WRITE + 1, 100, 255, 256, 1 << 30};
   for (size_t i = 0; i < sizeof outside / sizeof outside[0]; ++i)
     CHECK(strcmp(myriad_wait_reason_name(outside[i]), "?") == 0);
   const int outside_states[] = {-1, MYRIAD_TASK_DEAD + 1, 255, 256, 1 << 30};

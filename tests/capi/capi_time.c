@@ -277,8 +277,9 @@ static atomic_int g_func_runs;
 static atomic_ullong g_func_task;
 
 static void func(void* arg) {
-  atomic_fetch_add(&g_func_runs, (int)(intptr_t)arg);
+  /* The task id first: the test reads it as soon as it sees the run counted. */
   atomic_store(&g_func_task, myriad_current_task_id());
+  atomic_fetch_add(&g_func_runs, (int)(intptr_t)arg);
 }
 
 static void test_after(void) {

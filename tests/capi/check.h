@@ -42,6 +42,10 @@ static const char* check_status_name_(int s) {
     case MYRIAD_EALLASLEEP: return "MYRIAD_EALLASLEEP";
     case MYRIAD_ENOTLOCKED: return "MYRIAD_ENOTLOCKED";
     case MYRIAD_ENILCHAN: return "MYRIAD_ENILCHAN";
+    case MYRIAD_EIO: return "MYRIAD_EIO";
+    case MYRIAD_EFDCLOSED: return "MYRIAD_EFDCLOSED";
+    case MYRIAD_ETHREADLIMIT: return "MYRIAD_ETHREADLIMIT";
+    case MYRIAD_ENOTSUP: return "MYRIAD_ENOTSUP";
     default: return "(not a myriad_status)";
   }
 }
