@@ -13,6 +13,9 @@ namespace myriad::detail {
 
 bool timer_arm(Scheduler* s, TimerNode* t) noexcept {
   TimerHeap& h = s->heap_for_new_timer();
+  // Read before the push: once the heap lock is released the node may fire, and a sleeping
+  // task's node (on its stack) may be gone by the time timer_armed runs.
+  const int64_t when = t->when;
   if (t->retain) t->retain(t);  // the heap's reference
   h.lock.lock();
   try {
@@ -23,7 +26,7 @@ bool timer_arm(Scheduler* s, TimerNode* t) noexcept {
     return false;
   }
   h.lock.unlock();
-  s->timer_armed(t->when);
+  s->timer_armed(when);
   return true;
 }
 
