@@ -52,7 +52,10 @@ Errc JoinHandle::try_join(std::exception_ptr* exception) noexcept {
   switch (js->status.load(std::memory_order_acquire)) {
     case detail::JoinState::failed:
       result = Errc::task_failed;
-      if (exception) *exception = js->exception;
+      // Moved, not copied: the handle is the only joiner, and the last reference to the
+      // exception then always dies on the joiner's side (libstdc++'s refcount is invisible
+      // to TSan, which otherwise reports the task thread's final free as a race).
+      if (exception) *exception = std::move(js->exception);
       break;
     case detail::JoinState::abandoned:
       result = Errc::abandoned;

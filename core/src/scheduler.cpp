@@ -401,12 +401,19 @@ void Scheduler::wake_one() noexcept {
   Machine* w = nullptr;
   {
     std::lock_guard<std::mutex> g(mu_);
-    if (!idle_machines_.empty() && idle_procs_) {
+    if (idle_procs_ && !idle_machines_.empty()) {
       w = idle_machines_.back();
       idle_machines_.pop_back();
       w->in_idle_list = false;
       w->nextp = proc_idle_get_locked();
       w->spinning = true;
+    } else if (idle_procs_) {
+      // An idle proc but no idle thread: the threads are away in blocking calls or waiting for
+      // their locked tasks. Start one (Go's startm), or the proc's work would wait for one of
+      // them to come back. Bounded by Config::max_threads; past it the proc stays idle.
+      Proc* p = proc_idle_get_locked();
+      if (new_machine_locked(p, true)) return;
+      proc_idle_put_locked(p);
     }
   }
   if (w)

@@ -5,9 +5,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "myriad/blocking.hpp"
@@ -185,6 +188,42 @@ TEST(ThreadLock, ManyLockedTasksPingPong) {
   for (auto& h : hs) h.join();
   EXPECT_EQ(mismatches.load(), 0);
   EXPECT_EQ(tids.size(), static_cast<std::size_t>(2 * kPairs));  // one thread each, at once
+}
+
+// Regression (seen under TSan in ManyLockedTasksPingPong): every thread of the runtime waits
+// for its parked locked task and every proc is idle; new work must start a thread for an idle
+// proc (Go's startm), not wait for an idle thread that does not exist.
+TEST(ThreadLock, WorkSpawnedWhileEveryThreadWaitsForItsLockedTaskRuns) {
+  myriad::Config c;
+  c.procs = 2;
+  myriad::Runtime rt(c);
+  myriad::Chan<int> release(0);
+  std::vector<myriad::JoinHandle> locked;
+  // One locked task at a time, each parked before the next is spawned: the common path leaves
+  // both procs idle and both threads in "waiting for my locked task".
+  for (uint64_t k = 1; k <= 2; ++k) {
+    locked.push_back(rt.spawn([release] {
+      myriad::this_task::ThreadLock lock;
+      (void)release.recv();
+    }));
+    while (rt.stats().proc_handoffs < k) std::this_thread::sleep_for(1ms);
+  }
+  std::atomic<bool> ran{false};
+  auto worker = rt.spawn([&ran] { ran.store(true); });
+  // A liveness bound, not a timing check: without a thread for the idle proc this never ends.
+  const auto give_up = std::chrono::steady_clock::now() + 30s;
+  while (!ran.load() && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(1ms);
+  if (!ran.load()) {
+    // The runtime cannot shut down either (its procs run nothing): end here, loudly.
+    std::fprintf(stderr, "FAILED: a task spawned while every thread waited for its locked task "
+                         "never ran\n");
+    std::abort();
+  }
+  worker.join();
+  release.send(0);
+  release.send(0);
+  for (auto& h : locked) h.join();
 }
 
 }  // namespace
