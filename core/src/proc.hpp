@@ -104,6 +104,9 @@ struct Machine {
   // spawn) must then go where a foreign thread's would.
   uint64_t blocking_gen = 0;
   Proc* blocking_p = nullptr;
+  // Inside an AMX section (kernels/amx_section.hpp): tile registers are live and belong to
+  // this thread; any switch away from the task is a fatal error (switch_away checks).
+  bool amx_section = false;
   // Blocked in the netpoller instead of on `parker`: wake with an interrupt (wake_machine).
   std::atomic<bool> polling{false};
 

@@ -41,7 +41,17 @@ Machine* on_resume(Task* t, transfer_t tr) noexcept {
 // task ready, switches straight to it (one jump); otherwise goes through g0, which can look
 // further (global queue, stealing) or put the thread to sleep. Returns, in the task, once some
 // machine resumes it; that machine is returned — never use a Machine* from before the switch.
+[[noreturn]] void fatal_switch_in_amx_section(Task* t) noexcept {
+  std::fprintf(stderr,
+               "myriad: fatal: task %llu \"%s\" (spawned at %s:%u) tried to park, yield or end "
+               "inside an AMX kernel section; tile registers belong to the thread and would be "
+               "lost or handed to another task\n",
+               static_cast<unsigned long long>(t->id), t->label, t->site.file, t->site.line);
+  std::abort();
+}
+
 Machine* switch_away(Task* t, Machine* m, SwitchAction action, Task* next) noexcept {
+  if (m->amx_section) [[unlikely]] fatal_switch_in_amx_section(t);
   m->action = action;
   const bool dying = action == SwitchAction::exit;
   transfer_t tr;
