@@ -42,7 +42,8 @@
 //    NaN). Zero padding added for tile sizes never reaches a valid output.
 //  - alpha/beta: C = alpha·(A·B) + beta·C. With beta == 0, C is only written (NaN already in C
 //    does not propagate — BLAS's rule). For int8, alpha == 1 and beta ∈ {0, 1} are exact integer
-//    operations; other values are applied in fp32 and rounded to nearest (saturating).
+//    operations (beta == 1 wraps like the accumulation); other values are applied in double and
+//    rounded to nearest even, saturating to the int32 range; alpha and beta must be finite.
 #pragma once
 
 #include <cstddef>
