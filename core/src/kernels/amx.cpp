@@ -10,23 +10,27 @@
 //   tmm4, tmm5  A: 16 rows × 64 bytes (32 bf16 or 64 int8 values of K) each
 //   tmm6, tmm7  B: one k-block (16 group rows × 64 bytes) of a packed panel each
 // Per k-block that is 4 tile loads for 4 dot products: 2×2 is the only C shape whose operands
-// fit in the 4 tiles the accumulators leave, and 4 independent accumulators also cover the
-// latency of one TDP* (several times its 16-cycle issue interval).
+// fit in the 4 tiles the accumulators leave, and with 4 independent accumulators consecutive
+// TDP*s need not wait for each other's results.
 //
 // Packed B panels are exactly AMX's B layout (pack.hpp), so B tiles load straight from them.
 // A is the caller's raw row-major matrix: its tiles load straight from it, except where a tile
 // would cross row m or element k (the block's last rows, K not a multiple of the k-block):
 // those rows are copied into a small zero-padded buffer first, because only rows < m and
 // elements < k may be read, and the K padding must be zero (garbage × B's zero padding could be
-// Inf × 0 = NaN in a valid output). Rows of a padded tile at or beyond m are never zeroed: they
-// only reach rows of C that are never stored.
+// Inf × 0 = NaN in a valid output). Rows of a padded tile at or beyond m are left as they were
+// (zero, or an earlier tile's rows): they only reach rows of C that are never stored.
 //
 // Loop order for a block (up to 256 × 256 × K from the driver): for each 32-row strip of A, K is
-// walked in chunks of kChunk k-blocks, and each chunk of the strip (16 KiB) is used by every
-// column pair of a column group while it sits in L1; B streams from L2 in contiguous 1 KiB
-// tiles. Partial sums of the group's C pieces wait between chunks in a heap buffer (16 KiB;
+// walked in chunks of kChunk k-blocks, and the strip's chunk (16 KiB) serves every column pair
+// of a column group while it sits in L1; B streams from L2 in contiguous 1 KiB tiles. The
+// group's first column pair loads A's tiles from A and tile-stores them into a contiguous copy
+// that the other pairs load: rows of A a power-of-two multiple of 2 KiB apart (lda = 1024 bf16,
+// 2048 int8, ...) would all fall into one or two of L1's 64 sets (12 ways) and never stay in
+// L1. Partial sums of the group's C pieces wait between chunks in the same heap scratch (32 KiB;
 // too big for a 64 KiB task stack that must keep ≥ 12 KiB free for a signal frame). When K
-// fits in one chunk, or the buffer cannot be had, the accumulators stay in tiles for all of K.
+// fits in one chunk, or the scratch cannot be had, the accumulators stay in tiles for all of K
+// and A's tiles load straight from A.
 //
 // Every C piece ends through the shared epilogue (store_f32 / store_s32, so alpha/beta mean the
 // same on every path), from a 1 KiB tile-stored buffer. One exception that is the same
@@ -142,6 +146,22 @@ inline void epilogue(int32_t* c, std::size_t ldc, const int32_t* acc, std::size_
   }
 }
 
+// Where a piece takes A's tiles from.
+enum class ASrc {
+  raw,   // straight from A (through a padded copy where a tile crosses row m or element k)
+  keep,  // the same, and each tile also goes into the chunk copy for the next column pairs
+  copy,  // from the chunk copy
+};
+
+// What the pieces of one strip of rows and one K chunk share.
+struct Span {
+  std::size_t row0 = 0;         // first row of the strip
+  std::size_t kb0 = 0, kb1 = 0; // k-blocks of the chunk
+  bool first = true, last = true;
+  std::byte* a_copy = nullptr;  // the chunk's A tiles, 2 per k-block (ASrc::keep / copy)
+  std::byte (*pad)[kTileBytes] = nullptr;
+};
+
 struct FreeDeleter {
   void operator()(std::byte* p) const noexcept { std::free(p); }
 };
@@ -208,14 +228,12 @@ struct Block {
     epilogue(dst, ldc, acc, rows, cols, alpha, beta);
   }
 
-  // One R × C piece of tiles (R row tiles from row0, C panels from panel p) over k-blocks
-  // [kb0, kb1). `partial` (4 tiles) holds the sums of earlier K chunks unless `first`; unless
-  // `last`, the sums go back there instead of into C.
-  template <int R, int C>
-  void piece(std::size_t row0, std::size_t p, std::size_t kb0, std::size_t kb1,
-             std::byte* partial, bool first, bool last, std::byte (*pad)[kTileBytes]) const
-      noexcept {
-    if (first) {
+  // One R × C piece of tiles (R row tiles from span.row0, C panels from panel p) over the
+  // span's k-blocks. `partial` (4 tiles) holds the sums of earlier K chunks unless span.first;
+  // unless span.last, the sums go back there instead of into C.
+  template <int R, int C, ASrc S>
+  void piece(const Span& span, std::size_t p, std::byte* partial) const noexcept {
+    if (span.first) {
       tile_zero<0>();
       if constexpr (C == 2) tile_zero<1>();
       if constexpr (R == 2) tile_zero<2>();
@@ -227,9 +245,19 @@ struct Block {
       if constexpr (R == 2 && C == 2) tile_load<3>(partial + 3 * kTileBytes, kRowBytes);
     }
     const std::byte* b0 = bp + p * panel_bytes;
-    for (std::size_t kb = kb0; kb < kb1; ++kb) {
-      load_a<4>(row0, kb, pad[0]);
-      if constexpr (R == 2) load_a<5>(row0 + 16, kb, pad[1]);
+    for (std::size_t kb = span.kb0; kb < span.kb1; ++kb) {
+      std::byte* a_copy = span.a_copy + (kb - span.kb0) * 2 * kTileBytes;
+      if constexpr (S == ASrc::copy) {
+        tile_load<4>(a_copy, kRowBytes);
+        if constexpr (R == 2) tile_load<5>(a_copy + kTileBytes, kRowBytes);
+      } else {
+        load_a<4>(span.row0, kb, span.pad[0]);
+        if constexpr (R == 2) load_a<5>(span.row0 + 16, kb, span.pad[1]);
+        if constexpr (S == ASrc::keep) {
+          tile_store<4>(a_copy, kRowBytes);
+          if constexpr (R == 2) tile_store<5>(a_copy + kTileBytes, kRowBytes);
+        }
+      }
       tile_load<6>(b0 + kb * kTileBytes, kRowBytes);
       if constexpr (C == 2) tile_load<7>(b0 + panel_bytes + kb * kTileBytes, kRowBytes);
       tile_dot<G, 0, 4, 6>();
@@ -237,18 +265,35 @@ struct Block {
       if constexpr (R == 2) tile_dot<G, 2, 5, 6>();
       if constexpr (R == 2 && C == 2) tile_dot<G, 3, 5, 7>();
     }
-    if (!last) {
+    if (!span.last) {
       tile_store<0>(partial, kRowBytes);
       if constexpr (C == 2) tile_store<1>(partial + kTileBytes, kRowBytes);
       if constexpr (R == 2) tile_store<2>(partial + 2 * kTileBytes, kRowBytes);
       if constexpr (R == 2 && C == 2) tile_store<3>(partial + 3 * kTileBytes, kRowBytes);
       return;
     }
-    const std::size_t col0 = p * 16;
+    const std::size_t row0 = span.row0, col0 = p * 16;
     finish<0>(row0, col0);
     if constexpr (C == 2) finish<1>(row0, col0 + 16);
     if constexpr (R == 2) finish<2>(row0 + 16, col0);
     if constexpr (R == 2 && C == 2) finish<3>(row0 + 16, col0 + 16);
+  }
+
+  template <int R, int C>
+  void piece(ASrc src, const Span& span, std::size_t p, std::byte* partial) const noexcept {
+    switch (src) {
+      case ASrc::raw: return piece<R, C, ASrc::raw>(span, p, partial);
+      case ASrc::keep: return piece<R, C, ASrc::keep>(span, p, partial);
+      case ASrc::copy: return piece<R, C, ASrc::copy>(span, p, partial);
+    }
+  }
+
+  void piece(bool two_rows, bool two_cols, ASrc src, const Span& span, std::size_t p,
+             std::byte* partial) const noexcept {
+    if (two_rows && two_cols) return piece<2, 2>(src, span, p, partial);
+    if (two_rows) return piece<2, 1>(src, span, p, partial);
+    if (two_cols) return piece<1, 2>(src, span, p, partial);
+    return piece<1, 1>(src, span, p, partial);
   }
 };
 
@@ -263,36 +308,35 @@ void gemm_block(const GemmBlock& g) noexcept {
   alignas(64) std::byte pad[2][kTileBytes];
   if (g.m % 16 != 0 || blk.kfull != kblocks) std::memset(pad, 0, sizeof pad);
 
-  // K chunks pay only when a group has several column pairs to reuse the strip's A chunk.
+  // K chunks pay when a group has several column pairs to reuse the strip's A chunk. Scratch:
+  // the group's partial sums, then the A chunk copy.
+  constexpr std::size_t kPartialBytes = kGroupPanels / 2 * 4 * kTileBytes;
+  constexpr std::size_t kACopyBytes = kChunk * 2 * kTileBytes;
   std::size_t chunk = kblocks;
-  std::unique_ptr<std::byte, FreeDeleter> partials;
+  std::unique_ptr<std::byte, FreeDeleter> scratch;
   if (kblocks > kChunk && npanels > 2) {
-    partials.reset(static_cast<std::byte*>(
-        std::aligned_alloc(64, (kGroupPanels / 2) * 4 * kTileBytes)));
-    if (partials) chunk = kChunk;
+    scratch.reset(static_cast<std::byte*>(std::aligned_alloc(64, kPartialBytes + kACopyBytes)));
+    if (scratch) chunk = kChunk;
   }
 
+  Span span{};
+  span.pad = pad;
+  if (scratch) span.a_copy = scratch.get() + kPartialBytes;
   for (std::size_t pg = 0; pg < npanels; pg += kGroupPanels) {
     const std::size_t pend = std::min(npanels, pg + kGroupPanels);
-    for (std::size_t row0 = 0; row0 < g.m; row0 += 32) {
-      const bool two_rows = g.m - row0 > 16;
-      for (std::size_t kb0 = 0;; kb0 += chunk) {
-        const std::size_t kb1 = std::min(kblocks, kb0 + chunk);
-        const bool first = kb0 == 0, last = kb1 == kblocks;
+    const bool reuse = scratch && pend - pg > 2;
+    for (span.row0 = 0; span.row0 < g.m; span.row0 += 32) {
+      const bool two_rows = g.m - span.row0 > 16;
+      for (span.kb0 = 0;; span.kb0 += chunk) {
+        span.kb1 = std::min(kblocks, span.kb0 + chunk);
+        span.first = span.kb0 == 0;
+        span.last = span.kb1 == kblocks;
         for (std::size_t p = pg; p < pend; p += 2) {
-          std::byte* partial =
-              partials ? partials.get() + (p - pg) / 2 * 4 * kTileBytes : nullptr;
-          const bool two_cols = pend - p > 1;
-          if (two_rows && two_cols)
-            blk.template piece<2, 2>(row0, p, kb0, kb1, partial, first, last, pad);
-          else if (two_rows)
-            blk.template piece<2, 1>(row0, p, kb0, kb1, partial, first, last, pad);
-          else if (two_cols)
-            blk.template piece<1, 2>(row0, p, kb0, kb1, partial, first, last, pad);
-          else
-            blk.template piece<1, 1>(row0, p, kb0, kb1, partial, first, last, pad);
+          std::byte* partial = scratch ? scratch.get() + (p - pg) / 2 * 4 * kTileBytes : nullptr;
+          const ASrc src = !reuse ? ASrc::raw : p == pg ? ASrc::keep : ASrc::copy;
+          blk.piece(two_rows, pend - p > 1, src, span, p, partial);
         }
-        if (last) break;
+        if (span.last) break;
       }
     }
   }
