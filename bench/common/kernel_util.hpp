@@ -679,7 +679,7 @@ inline int run_gemm(const char* workload, const char* impl, int argc, char** arg
 
   // The references (K1: read bandwidth of the operand pool; K1c, K2: the peaks), measured by this
   // process with the same thread count before the impl starts any thread of its own, and again
-  // after the cases; the higher reading is used. On a shared machine one reading may be taken
+  // after each case; the highest reading is used. On a shared machine one reading may be taken
   // while a neighbour holds the CPU, which would understate the ceiling.
   Buffer pool;
   double bandwidth = 0;
@@ -842,9 +842,9 @@ inline int run_gemm(const char* workload, const char* impl, int argc, char** arg
     }
 
     results.push_back({c.name, c.dt, t_call, n_line, set_bytes});
+    measure_references();
   }
 
-  measure_references();
   for (const auto& r : results) {
     double rate = shape.flops() / r.t_call;
     emit(workload, impl, a.procs, "gflops", rate / 1e9, r.n, r.name);
