@@ -38,7 +38,7 @@
  * Contents, in this order: status codes and handles, versions, runtime, tasks, host-driven
  * procs, wait groups, channels, select, time (sleep, timers, tickers), sync (mutex, rwmutex,
  * cond, once, semaphore), task dump, contexts, file descriptors (I/O), blocking calls and
- * thread locks.
+ * thread locks, batch compute kernels (GEMM, vector operations).
  */
 #ifndef MYRIAD_H
 #define MYRIAD_H
@@ -753,6 +753,189 @@ MYRIAD_API bool myriad_thread_locked(void);
 /* Yields if the monitor asked the calling task to; otherwise returns at once (a load and a
  * branch). A no-op outside a task. */
 MYRIAD_API void myriad_preempt_point(void);
+
+/* ==== Batch compute kernels =====================================================================
+ * Batched GEMM (bf16, fp32, int8) and fp32 vector operations, run in parallel by tasks of a
+ * runtime on the fastest instruction set the CPU allows (the C++ API is myriad/kernels.hpp;
+ * docs/KERNELS.md has the details). All sizes, leading dimensions and strides count elements,
+ * not bytes; matrices are row-major.
+ *
+ * Paths (myriad_isa), chosen once per process at the first call: AMX (tiles; bf16 and int8
+ * GEMM) → AVX-512 (F/BW/VL/DQ + VNNI + BF16) → AVX2 + FMA → portable. myriad_kernels_set_isa
+ * forces one (a path the machine cannot run: MYRIAD_ENOTSUP), and so does the environment
+ * variable MYRIAD_KERNELS=amx|avx512|avx2|portable|auto (a path the machine cannot run: one
+ * warning on stderr, and the automatic choice). AMX also needs Linux to grant the process the
+ * tile state (arch_prctl ARCH_REQ_XCOMP_PERM); when it refuses, AVX-512 is used.
+ *
+ * Parallelism: a call made from a task runs on that task's runtime — the work is cut into
+ * ranges of batch items (or of L2-sized blocks of a large GEMM), at most a few tasks per proc
+ * and only as many as the work pays for; the calling task runs one range and parks until the
+ * others are done. A call from a thread that is not a task runs serially on that thread. A
+ * myriad_exec chooses another runtime (the caller then only waits: a foreign thread blocks, a
+ * task parks), serial execution, or a cap on the tasks. Calls from many tasks and threads at
+ * once are safe: the kernels keep no shared mutable state. A parallel call waits, so between
+ * myriad_blocking_enter and myriad_blocking_leave run kernels with exec.serial = 1.
+ *
+ * Errors: every argument is checked before anything is written. MYRIAD_EINVAL: a NULL pointer
+ * where there is work to do, a struct whose size field is smaller than the struct's first
+ * version, a value outside its enum, a leading dimension smaller than its row, byte extents
+ * past 2^62, a packed B made for another geometry or type, non-finite alpha/beta for int8;
+ * MYRIAD_ENOMEM: packing memory could not be allocated; MYRIAD_EBADHANDLE: a bad exec->runtime
+ * or packed-B handle. Numerics:
+ *  - bf16 is the top half of an IEEE binary32, carried in a uint16_t.
+ *  - bf16 and fp32 GEMMs accumulate in fp32; the order of the K sum differs between paths, so
+ *    results agree with a double-precision reference within about K·2^-24·Σ|a·b|, not bit for
+ *    bit across paths. The AMX bf16 unit treats denormal inputs as zero (the vector paths keep
+ *    them). NaN and Inf in A or B propagate as IEEE says.
+ *  - int8 GEMMs accumulate in int32 exactly (wrapping, which needs K > 131,072).
+ *  - C = alpha·(A·B) + beta·C. With beta == 0, C is only written (a NaN already in C does not
+ *    propagate). For int8, alpha == 1 and beta ∈ {0, 1} are exact integer operations (beta == 1
+ *    wraps like the sum); other values are applied in double and rounded to nearest even,
+ *    saturating to the int32 range. */
+
+/* Instruction-set paths, slowest to fastest. */
+typedef enum myriad_isa {
+  MYRIAD_ISA_PORTABLE = 0,
+  MYRIAD_ISA_AVX2 = 1,    /* AVX2 + FMA + BMI2 */
+  MYRIAD_ISA_AVX512 = 2,  /* AVX-512 F/DQ/BW/VL + VNNI + BF16 */
+  MYRIAD_ISA_AMX = 3      /* AMX tiles for bf16 and int8 GEMM (the rest from AVX-512) */
+} myriad_isa;
+
+/* The path in use: chosen at the first kernel call (or this one) from the machine and
+ * MYRIAD_KERNELS, or forced by myriad_kernels_set_isa. */
+MYRIAD_API myriad_isa myriad_kernels_isa(void);
+/* The fastest path this machine and kernel allow (AMX only once Linux granted the tile state). */
+MYRIAD_API myriad_isa myriad_kernels_best_isa(void);
+/* Forces a path for the whole process (every path up to myriad_kernels_best_isa() is
+ * allowed). MYRIAD_ENOTSUP: the machine cannot run it (nothing changes); MYRIAD_EINVAL: not a
+ * myriad_isa. Not meant to race with kernel calls in progress (they finish on the path they
+ * started with). */
+MYRIAD_API myriad_status myriad_kernels_set_isa(myriad_isa isa);
+/* Returns to the automatic choice: myriad_kernels_best_isa(). */
+MYRIAD_API void myriad_kernels_reset_isa(void);
+/* "portable", "avx2", "avx512", "amx"; "?" for other values. Never NULL. */
+MYRIAD_API const char* myriad_kernels_isa_name(int isa);
+
+/* bf16 conversions. from_float rounds to nearest, ties to even; a NaN stays a (quiet) NaN with
+ * its sign, ±Inf and ±0 are kept, values past the largest bf16 become ±Inf. to_float is exact. */
+MYRIAD_API uint16_t myriad_bf16_from_float(float f);
+MYRIAD_API float myriad_bf16_to_float(uint16_t h);
+/* The same over n elements (in and out must not overlap; NULL allowed only when n == 0).
+ * MYRIAD_EINVAL: a NULL pointer with n > 0. */
+MYRIAD_API myriad_status myriad_bf16_from_float_n(const float* in, uint16_t* out, size_t n);
+MYRIAD_API myriad_status myriad_bf16_to_float_n(const uint16_t* in, float* out, size_t n);
+
+/* Geometry of a batched GEMM: for b in [0, batch): C_b = alpha · A_b · op(B_b) + beta · C_b.
+ * A_b is m×k at a + b·stride_a, rows lda apart. op(B_b) is k×n: B_b stored k×n with rows ldb
+ * apart, or, with trans_b != 0, stored n×k (rows of length k, ldb apart — the usual layout of
+ * a model's weights). C_b is m×n at c + b·stride_c, rows ldc apart. stride_b = 0 shares one B
+ * across the batch. Checked on every call: lda >= k, ldb >= (trans_b ? k : n), ldc >= n, byte
+ * extents below 2^62, pointers non-NULL unless batch·m·n == 0 (A and B may be NULL when
+ * k == 0: C = beta·C). Strides may make items overlap in A and B, not in C. */
+typedef struct myriad_gemm {
+  size_t size;  /* sizeof(myriad_gemm); myriad_gemm_init sets it */
+  size_t batch; /* items (default 1) */
+  size_t m, n, k;
+  size_t lda, ldb, ldc;
+  size_t stride_a, stride_b, stride_c;
+  int32_t trans_b; /* nonzero: B is stored n×k */
+  float alpha;     /* default 1 */
+  float beta;      /* default 0 */
+} myriad_gemm;
+
+/* The element types of a GEMM: A × B → C. */
+typedef enum myriad_gemm_type {
+  MYRIAD_GEMM_BF16_F32 = 0, /* bf16 (uint16_t) × bf16 → float */
+  MYRIAD_GEMM_F32_F32 = 1,  /* float × float → float */
+  MYRIAD_GEMM_S8S8_S32 = 2, /* int8_t × int8_t → int32_t */
+  MYRIAD_GEMM_U8S8_S32 = 3  /* uint8_t × int8_t → int32_t */
+} myriad_gemm_type;
+
+/* How a call runs. NULL where a function takes a const myriad_exec* means all defaults. */
+typedef struct myriad_exec {
+  size_t size;            /* sizeof(myriad_exec); myriad_exec_init sets it */
+  myriad_runtime runtime; /* run on this runtime's procs (from any thread). Zero (default): the
+                             calling task's runtime; serial on a thread that is not a task */
+  int32_t serial;         /* nonzero: everything on the calling thread */
+  uint32_t max_tasks;     /* at most this many tasks; 0 (default): the library's choice */
+} myriad_exec;
+
+/* Fills the defaults (batch 1, alpha 1, every other field 0) into the first `size` bytes of
+ * *gemm, and gemm->size = size: pass sizeof(myriad_gemm). MYRIAD_EINVAL: gemm NULL, or size
+ * smaller than the first version of the struct (nothing is written then). Larger sizes than
+ * the library knows are allowed (the extra bytes are zeroed). */
+MYRIAD_API myriad_status myriad_gemm_init(myriad_gemm* gemm, size_t size);
+/* Leading dimensions and batch strides for densely packed operands, from m, n, k and trans_b:
+ * lda = k, ldb = trans_b ? k : n, ldc = n, stride_a = m·k, stride_b = k·n, stride_c = m·n
+ * (set stride_b = 0 afterwards to share B). MYRIAD_EINVAL: gemm NULL or a bad size field. */
+MYRIAD_API myriad_status myriad_gemm_set_dense(myriad_gemm* gemm);
+/* The defaults (runtime zero, not serial, max_tasks 0) and exec->size = size, as
+ * myriad_gemm_init. */
+MYRIAD_API myriad_status myriad_exec_init(myriad_exec* exec, size_t size);
+
+/* GEMM for one element type (see myriad_gemm). exec may be NULL. Returns once every item is
+ * done; on an error nothing was written. MYRIAD_EINVAL: gemm NULL, a bad size field in gemm or
+ * exec, a bad geometry or a NULL operand with work to do, non-finite alpha or beta (int8
+ * only); MYRIAD_EBADHANDLE: exec->runtime is not a runtime; MYRIAD_ENOMEM: no memory to pack a
+ * shared B. Threading: see the section comment (parks a task, blocks a thread while tasks of
+ * exec->runtime work). */
+MYRIAD_API myriad_status myriad_gemm_bf16(const myriad_gemm* gemm, const uint16_t* a,
+                                          const uint16_t* b, float* c, const myriad_exec* exec);
+MYRIAD_API myriad_status myriad_gemm_f32(const myriad_gemm* gemm, const float* a, const float* b,
+                                         float* c, const myriad_exec* exec);
+MYRIAD_API myriad_status myriad_gemm_s8s8(const myriad_gemm* gemm, const int8_t* a,
+                                          const int8_t* b, int32_t* c, const myriad_exec* exec);
+MYRIAD_API myriad_status myriad_gemm_u8s8(const myriad_gemm* gemm, const uint8_t* a,
+                                          const int8_t* b, int32_t* c, const myriad_exec* exec);
+
+/* Prepacked B: B laid out once (per batch item, or once when stride_b == 0 or batch == 1) in
+ * the layout every path reads, so GEMMs that reuse it (a model's weights) skip the repacking.
+ * The packed copy is independent of the path in use and of the caller's B afterwards. An
+ * opaque handle like the others: destroy it with myriad_packed_b_destroy. */
+typedef struct myriad_packed_b { uint64_t bits; } myriad_packed_b;
+
+/* Packs B (elements of `type`'s B: uint16_t bf16, float, or int8_t for both int8 types) for
+ * GEMMs with the same k, n, trans_b, batch and stride_b as gemm (the other fields are not
+ * used and may differ later). MYRIAD_EINVAL: gemm or out NULL, a bad size field or type, ldb
+ * smaller than B's row, extents past 2^62, b NULL with k·n > 0; MYRIAD_ENOMEM. Safe from any
+ * thread; runs on the calling thread. */
+MYRIAD_API myriad_status myriad_pack_b(const myriad_gemm* gemm, myriad_gemm_type type,
+                                       const void* b, myriad_packed_b* out);
+/* Frees the packed B and invalidates the handle. MYRIAD_EBUSY: a myriad_gemm_packed on it is
+ * in progress (nothing changes). */
+MYRIAD_API myriad_status myriad_packed_b_destroy(myriad_packed_b pb);
+/* What a packed B was made for; every out pointer may be NULL. items: the B items it holds (1
+ * when B is shared by the batch); bytes: the memory it holds. */
+MYRIAD_API myriad_status myriad_packed_b_info(myriad_packed_b pb, myriad_gemm_type* type_out,
+                                              size_t* k_out, size_t* n_out, size_t* items_out,
+                                              size_t* bytes_out);
+/* GEMM with B from myriad_pack_b (gemm's ldb is not used). a and c have `type`'s element
+ * types. Any number of calls may use one packed B at once. MYRIAD_EINVAL: as myriad_gemm_*,
+ * or pb made for another type, k, n, or number of B items; MYRIAD_EBADHANDLE: pb or
+ * exec->runtime. */
+MYRIAD_API myriad_status myriad_gemm_packed(const myriad_gemm* gemm, myriad_gemm_type type,
+                                            const void* a, myriad_packed_b pb, void* c,
+                                            const myriad_exec* exec);
+
+/* Batched fp32 vector operations over `count` vectors of length n: vector i of x starts at
+ * x + i·stride_x (likewise y). Sums accumulate in fp32 with several partial sums (not in index
+ * order); NaN propagates. exec may be NULL. MYRIAD_EINVAL: a NULL pointer with count > 0 (x, y
+ * also only with n > 0), extents past 2^62, a bad exec size field; MYRIAD_EBADHANDLE:
+ * exec->runtime. Threading as for GEMM. */
+/* out[i] = Σ_j x_i[j]·y_i[j] (n == 0: 0). */
+MYRIAD_API myriad_status myriad_dot(size_t count, size_t n, const float* x, size_t stride_x,
+                                    const float* y, size_t stride_y, float* out,
+                                    const myriad_exec* exec);
+/* y_i[j] += alpha · x_i[j]. The y vectors must not overlap each other. */
+MYRIAD_API myriad_status myriad_axpy(size_t count, size_t n, float alpha, const float* x,
+                                     size_t stride_x, float* y, size_t stride_y,
+                                     const myriad_exec* exec);
+/* out[i] = Σ_j x_i[j] (0 for n == 0) and out[i] = max_j x_i[j] (NaN when any element is NaN,
+ * -Inf for n == 0). For the rows of a matrix, stride_x is its leading dimension. */
+MYRIAD_API myriad_status myriad_row_sum(size_t count, size_t n, const float* x, size_t stride_x,
+                                        float* out, const myriad_exec* exec);
+MYRIAD_API myriad_status myriad_row_max(size_t count, size_t n, const float* x, size_t stride_x,
+                                        float* out, const myriad_exec* exec);
 
 #ifdef __cplusplus
 }

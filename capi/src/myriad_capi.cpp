@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "capi_internal.hpp"
 #include "handle_table.hpp"
 #include "myriad/blocking.hpp"
 #include "myriad/chan.hpp"
@@ -609,6 +610,10 @@ static_assert(myriad::TimePoint::max().time_since_epoch().count() == INT64_MAX,
               "INT64_MAX as a deadline must be the C++ API's \"no deadline\"");
 
 }  // namespace
+
+myriad::Runtime* myriad::capi::lookup_runtime(uint64_t bits) noexcept {
+  return runtimes().lookup(bits);
+}
 
 extern "C" {
 
