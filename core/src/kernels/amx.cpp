@@ -57,7 +57,8 @@ namespace {
 constexpr std::size_t kRowBytes = 64;     // one tile row, one packed group row, one cache line
 constexpr std::size_t kTileBytes = 1024;  // 16 rows
 // K chunk: 8 k-blocks = 256 bf16 / 512 int8 values of K, 16 KiB of a 32-row A strip (L1 is
-// 48 KiB per core). Column group: 8 panels = 128 columns, 16 KiB of partial sums.
+// 48 KiB per core). Column group: 8 panels = 128 columns, 16 KiB of partial sums. Both are
+// sized from cache arithmetic; they are the first knobs to tune on AMX hardware.
 constexpr std::size_t kChunk = 8;
 constexpr std::size_t kGroupPanels = 8;
 
