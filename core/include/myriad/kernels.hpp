@@ -20,8 +20,10 @@
 // Parallelism: a call made inside a task splits into tasks on that task's runtime (no thread pool
 // of its own), one unit of work per batch item or per block of a large GEMM, grouped so that each
 // task's operands fit in L2; the calling task runs one share and waits for the others. `Exec`
-// chooses another runtime, or serial execution on the calling thread. Calls from many tasks at
-// once are safe: the kernels keep no shared mutable state.
+// chooses another runtime, or serial execution on the calling thread. A call from inside a
+// blocking section (blocking.hpp), where the task must not park, runs serially. Calls from many
+// tasks at once are safe: the kernels keep no shared mutable state. Outputs of one call must not
+// overlap each other (they are written by different tasks).
 //
 // AMX: tile registers belong to the OS thread and do not survive a task switch. An AMX section
 // (ldtilecfg … compute … tilerelease) is a leaf: it never parks, yields or migrates. The runtime
@@ -133,7 +135,7 @@ enum class GemmType : int {
 struct Exec {
   Runtime* runtime = nullptr;  // run on this runtime's procs (may be called from any thread)
   bool serial = false;         // run everything on the calling thread
-  unsigned max_tasks = 0;      // at most this many tasks (0: up to 4 per proc)
+  unsigned max_tasks = 0;      // at most this many tasks (0: up to 2 per proc)
 };
 
 // B laid out once for a GEMM geometry (k, n, trans_b, batch items) in the layout every path
@@ -170,7 +172,9 @@ PackedB pack_b(const Gemm& g, const bf16* b);
 PackedB pack_b(const Gemm& g, const float* b);
 PackedB pack_b(const Gemm& g, const int8_t* b, GemmType type = GemmType::s8s8_s32);
 
-// GEMM. Throws Error(invalid_argument) for a bad geometry or a PackedB made for another one.
+// GEMM. Throws Error(invalid_argument) for a bad geometry or a PackedB made for another one
+// (nothing is written then), Error(no_memory) when scratch for packing B cannot be allocated
+// (C may then be partly written).
 void gemm(const Gemm& g, const bf16* a, const bf16* b, float* c, const Exec& ex = {});
 void gemm(const Gemm& g, const float* a, const float* b, float* c, const Exec& ex = {});
 void gemm(const Gemm& g, const int8_t* a, const int8_t* b, int32_t* c, const Exec& ex = {});

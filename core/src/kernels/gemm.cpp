@@ -7,8 +7,8 @@
 // (item, column block) packs it into its own scratch, unless B came prepacked or is shared by
 // the whole batch (then it was packed once, before the split).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <new>
 
@@ -106,6 +106,7 @@ struct GemmCall {
   std::size_t packed_item_bytes;
   std::byte* c;
   std::size_t mb, nb, mblocks, nblocks;
+  std::atomic<bool>* out_of_memory;  // a range could not allocate its packing scratch
 };
 
 void run_blocks(void* vctx, std::size_t begin, std::size_t end) noexcept {
@@ -120,12 +121,11 @@ void run_blocks(void* vctx, std::size_t begin, std::size_t end) noexcept {
   std::size_t scratch_item = SIZE_MAX, scratch_nblock = SIZE_MAX;
   if (!call.packed) {
     spg = pack_geometry(call.type, g.k, call.nb);
-    scratch = static_cast<std::byte*>(std::aligned_alloc(64, spg.item_bytes));
+    scratch = static_cast<std::byte*>(std::aligned_alloc(64, (spg.item_bytes + 63) / 64 * 64));
     if (!scratch) {
-      // No memory for 1 MiB of scratch: nothing sensible remains. Kernels are noexcept, and a
-      // silently unfinished C would be worse than stopping.
-      std::fputs("myriad: fatal: out of memory for GEMM scratch\n", stderr);
-      std::abort();
+      // This range is not computed; run_gemm throws Error(no_memory) once every range ended.
+      call.out_of_memory->store(true, std::memory_order_relaxed);
+      return;
     }
   }
   if (call.table->gemm_begin[ti]) call.table->gemm_begin[ti]();
@@ -215,7 +215,10 @@ void run_gemm(const Gemm& g, GemmType t, const void* a, const void* b, const Pac
   const std::size_t units = g.batch * call.mblocks * call.nblocks;
   const uint64_t cost = uint64_t{std::min(call.mb, g.m)} * std::min(call.nb, g.n) *
                         std::max<std::size_t>(g.k, 1);
+  std::atomic<bool> out_of_memory{false};
+  call.out_of_memory = &out_of_memory;
   parallel_ranges(ex, units, cost, run_blocks, &call);
+  if (out_of_memory.load(std::memory_order_relaxed)) throw Error(Errc::no_memory);
 }
 
 template <typename T>

@@ -4,6 +4,7 @@
 
 #include "myriad/runtime.hpp"
 #include "myriad/wait_group.hpp"
+#include "proc.hpp"
 
 namespace myriad::kernels::detail {
 
@@ -12,7 +13,10 @@ void parallel_ranges(const Exec& ex, std::size_t units, uint64_t cost_per_unit,
                      void* ctx) {
   if (units == 0) return;
   Runtime* here = Runtime::current();
-  Runtime* rt = ex.serial ? nullptr : (ex.runtime ? ex.runtime : here);
+  // Inside a blocking section the task may not park, and waiting for helpers would park it.
+  const myriad::detail::Machine* m = myriad::detail::current_machine();
+  const bool in_blocking = here && m && m->blocking_gen != 0;
+  Runtime* rt = ex.serial || in_blocking ? nullptr : (ex.runtime ? ex.runtime : here);
   std::size_t tasks = 1;
   if (rt) {
     const uint64_t total = cost_per_unit * units;
