@@ -4,8 +4,12 @@
 // CPU stream (execute + wait). Types: bf16 × bf16 → f32, f32, s8 × s8 → s32. oneDNN picks its
 // implementation (ISA) itself; BENCH_VERBOSE=1 prints it. Threads: Debian's oneDNN runs on
 // OpenMP, so -procs sets omp_set_num_threads (bench/compare also sets OMP_NUM_THREADS).
+// OMP_WAIT_POLICY=passive unless set: libgomp's default spinning at barriers collapsed under
+// the shared machine's load (K1c fp32, 2 threads, interleaved: 0.7-34 GFLOP/s spinning, 29-150
+// passive); the program runs itself again with it, since libgomp reads it when it loads.
 // One source, three programs (bench_onednn_k1, _k1c, _k2; BENCH_WORKLOAD).
 #include <omp.h>
+#include <unistd.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -18,6 +22,11 @@
 using namespace bench::kern;
 
 int main(int argc, char** argv) {
+  if (!std::getenv("OMP_WAIT_POLICY")) {
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv);
+    std::fprintf(stderr, "onednn: could not re-run with OMP_WAIT_POLICY=passive\n");
+  }
   const std::string w = BENCH_WORKLOAD;
   std::vector<GemmCase> cases = {{"bf16", Dt::bf16}, {"fp32", Dt::f32}};
   if (w != "K2") cases.push_back({"int8", Dt::s8});
