@@ -27,6 +27,7 @@
 #include <array>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <utility>
 
 #define MYRIAD_AVX2 __attribute__((target("avx2,fma,bmi2")))
@@ -38,30 +39,31 @@
 namespace myriad::kernels::detail {
 namespace {
 
+// Bit casts to __m256i, for storing float and int32 results alike.
+MYRIAD_AVX2_INLINE __m256i bits(__m256 v) noexcept { return _mm256_castps_si256(v); }
+MYRIAD_AVX2_INLINE __m256i bits(__m256i v) noexcept { return v; }
+
 // ---- Element kinds ------------------------------------------------------------------------
 // As in avx512.cpp: pack (A chunk → buffer), step (one 64-byte group row of the panel), and
 // finish (accumulators → epilogue). kRows: the tile height that fits 16 registers.
 
-// fp32: G = 1; 6 rows × 2 ymm accumulators + 2 B + 1 A.
+// fp32: G = 1; 6 rows × 2 ymm accumulators + 2 B + 1 A. A needs no conversion, so the tile
+// broadcasts straight from its rows (copying them would be repeated for every panel).
 struct F32 {
   using Acc = __m256;
-  using Buf = float;
+  using Elem = float;  // A's element
+  using Buf = float;   // what step reads A as
   static constexpr int kRows = 6, kAcc = 2;  // kAcc: accumulators per row
-  static constexpr std::size_t kG = 1, kChunk = 128, kPitch = kChunk + 8, kElem = 4;
-  static constexpr bool kFloat = true;
-
-  MYRIAD_AVX2_INLINE static void pack_row(const void* src, std::size_t kc, Buf* dst) noexcept {
-    std::memcpy(dst, src, kc * sizeof(float));
-  }
+  static constexpr bool kFloat = true, kDirect = true;
 
   template <int R>
-  MYRIAD_AVX2_INLINE static void step(__m256 (&acc)[R][kAcc], const Buf* a,
+  MYRIAD_AVX2_INLINE static void step(__m256 (&acc)[R][kAcc], const Buf* a, std::size_t lda,
                                       const std::byte* b) noexcept {
     const __m256 b0 = _mm256_load_ps(reinterpret_cast<const float*>(b));
     const __m256 b1 = _mm256_load_ps(reinterpret_cast<const float*>(b) + 8);
     MYRIAD_UNROLL
     for (int r = 0; r < R; ++r) {
-      const __m256 av = _mm256_broadcast_ss(a + r * kPitch);
+      const __m256 av = _mm256_broadcast_ss(a + r * lda);
       acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
       acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
     }
@@ -74,29 +76,25 @@ struct F32 {
 // registers.
 struct BF16 {
   using Acc = __m256;
+  using Elem = uint16_t;
   using Buf = float;
   static constexpr int kRows = 6, kAcc = 2;
-  static constexpr std::size_t kG = 2, kChunk = 128, kPitch = kChunk + 8, kElem = 2;
-  static constexpr bool kFloat = true;
+  static constexpr std::size_t kG = 2, kChunk = 128, kPitch = kChunk + 8;
+  static constexpr bool kFloat = true, kDirect = false;
 
-  MYRIAD_AVX2_INLINE static void pack_row(const void* src, std::size_t kc, Buf* dst) noexcept {
-    const auto* s = static_cast<const std::byte*>(src);
+  MYRIAD_AVX2_INLINE static void pack_row(const uint16_t* s, std::size_t kc, Buf* dst) noexcept {
     std::size_t k = 0;
     for (; k + 8 <= kc; k += 8) {
-      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 2 * k));
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + k));
       _mm256_store_si256(reinterpret_cast<__m256i*>(dst + k),
                          _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
     }
-    for (; k < kc; ++k) {
-      uint16_t h;
-      std::memcpy(&h, s + 2 * k, 2);
-      dst[k] = to_float(bf16{h});
-    }
+    for (; k < kc; ++k) dst[k] = to_float(bf16{s[k]});
     dst[kc] = 0.0f;  // the odd half of a last, partial pair
   }
 
   template <int R>
-  MYRIAD_AVX2_INLINE static void step(__m256 (&acc)[R][kAcc], const Buf* a,
+  MYRIAD_AVX2_INLINE static void step(__m256 (&acc)[R][kAcc], const Buf* a, std::size_t pitch,
                                       const std::byte* b) noexcept {
     const __m256i v0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b));
     const __m256i v1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b) + 1);
@@ -104,7 +102,7 @@ struct BF16 {
     const __m256 e1 = _mm256_castsi256_ps(_mm256_slli_epi32(v1, 16));
     MYRIAD_UNROLL
     for (int r = 0; r < R; ++r) {
-      const __m256 av = _mm256_broadcast_ss(a + r * kPitch);
+      const __m256 av = _mm256_broadcast_ss(a + r * pitch);
       acc[r][0] = _mm256_fmadd_ps(av, e0, acc[r][0]);
       acc[r][1] = _mm256_fmadd_ps(av, e1, acc[r][1]);
     }
@@ -113,7 +111,7 @@ struct BF16 {
     const __m256 o1 = _mm256_castsi256_ps(_mm256_and_si256(v1, odd_mask));
     MYRIAD_UNROLL
     for (int r = 0; r < R; ++r) {
-      const __m256 av = _mm256_broadcast_ss(a + r * kPitch + 1);
+      const __m256 av = _mm256_broadcast_ss(a + r * pitch + 1);
       acc[r][0] = _mm256_fmadd_ps(av, o0, acc[r][0]);
       acc[r][1] = _mm256_fmadd_ps(av, o1, acc[r][1]);
     }
@@ -128,13 +126,13 @@ struct BF16 {
 template <bool kSigned>
 struct I8 {
   using Acc = __m256i;
+  using Elem = uint8_t;
   using Buf = int16_t;
   static constexpr int kRows = 2, kAcc = 4;
-  static constexpr std::size_t kG = 4, kChunk = 256, kPitch = kChunk + 16, kElem = 1;
-  static constexpr bool kFloat = false;
+  static constexpr std::size_t kG = 4, kChunk = 256, kPitch = kChunk + 16;
+  static constexpr bool kFloat = false, kDirect = false;
 
-  MYRIAD_AVX2_INLINE static void pack_row(const void* src, std::size_t kc, Buf* dst) noexcept {
-    const auto* s = static_cast<const uint8_t*>(src);
+  MYRIAD_AVX2_INLINE static void pack_row(const uint8_t* s, std::size_t kc, Buf* dst) noexcept {
     std::size_t k = 0;
     for (; k + 16 <= kc; k += 16) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + k));
@@ -146,7 +144,7 @@ struct I8 {
   }
 
   template <int R>
-  MYRIAD_AVX2_INLINE static void step(__m256i (&acc)[R][kAcc], const Buf* a,
+  MYRIAD_AVX2_INLINE static void step(__m256i (&acc)[R][kAcc], const Buf* a, std::size_t pitch,
                                       const std::byte* b) noexcept {
     MYRIAD_UNROLL
     for (int q = 0; q < kAcc; ++q) {
@@ -155,7 +153,7 @@ struct I8 {
       MYRIAD_UNROLL
       for (int r = 0; r < R; ++r) {
         long long quad;
-        std::memcpy(&quad, a + r * kPitch, 8);
+        std::memcpy(&quad, a + r * pitch, 8);
         const __m256i av = _mm256_set1_epi64x(quad);  // (a0, a1, a2, a3) in every 64 bits
         acc[r][q] = _mm256_add_epi32(acc[r][q], _mm256_madd_epi16(av, bq));
       }
@@ -165,42 +163,58 @@ struct I8 {
 
 // ---- The tile -----------------------------------------------------------------------------
 
+// The tile's 16 columns of row r as two vectors in column order.
 template <class K, int R>
-MYRIAD_AVX2_INLINE void finish(typename K::Acc (&acc)[R][K::kAcc], const GemmBlock& b, std::size_t i0,
-                               std::size_t j0) noexcept {
-  const std::size_t cols = std::min<std::size_t>(16, b.n - j0);
+MYRIAD_AVX2_INLINE void row_out(typename K::Acc (&acc)[R][K::kAcc], int r, typename K::Acc* v) noexcept {
   if constexpr (K::kFloat) {
-    alignas(32) float out[R][16];
-    MYRIAD_UNROLL
-    for (int r = 0; r < R; ++r) {
-      _mm256_store_ps(&out[r][0], acc[r][0]);
-      _mm256_store_ps(&out[r][8], acc[r][1]);
-    }
-    store_f32(static_cast<float*>(b.c) + i0 * b.ldc + j0, b.ldc, &out[0][0], 16, R, cols,
-              b.alpha, b.beta);
+    v[0] = acc[r][0];
+    v[1] = acc[r][1];
   } else {
-    // hadd of accumulators (0,1) gives columns 0,1,4,5 | 2,3,6,7 per 128-bit lane; the 64-bit
-    // permute puts them in order. Likewise (2,3) for columns 8-15.
-    alignas(32) int32_t out[R][16];
+    // int8: hadd of accumulators (0,1) gives columns 0,1,4,5 | 2,3,6,7 per 128-bit lane; the
+    // 64-bit permute puts them in order. Likewise (2,3) for columns 8-15.
+    v[0] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][0], acc[r][1]), 0xd8);
+    v[1] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][2], acc[r][3]), 0xd8);
+  }
+}
+
+// C = alpha·acc + beta·C through the shared epilogue (spilled to a small buffer). alpha == 1,
+// beta == 0 means C = acc exactly, which the epilogue would only copy: whole-panel tiles are
+// stored straight from the registers.
+template <class K, int R>
+MYRIAD_AVX2_INLINE void finish(typename K::Acc (&acc)[R][K::kAcc], const GemmBlock& b,
+                               std::size_t i0, std::size_t j0) noexcept {
+  using Out = std::conditional_t<K::kFloat, float, int32_t>;
+  const std::size_t cols = std::min<std::size_t>(16, b.n - j0);
+  Out* c = static_cast<Out*>(b.c) + i0 * b.ldc + j0;
+  typename K::Acc v[2];
+  if (b.alpha == 1.0f && b.beta == 0.0f && cols == 16) {
     MYRIAD_UNROLL
     for (int r = 0; r < R; ++r) {
-      const __m256i lo = _mm256_hadd_epi32(acc[r][0], acc[r][1]);
-      const __m256i hi = _mm256_hadd_epi32(acc[r][2], acc[r][3]);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&out[r][0]), _mm256_permute4x64_epi64(lo, 0xd8));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&out[r][8]), _mm256_permute4x64_epi64(hi, 0xd8));
+      row_out<K, R>(acc, r, v);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * b.ldc), bits(v[0]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * b.ldc + 8), bits(v[1]));
     }
-    store_s32(static_cast<int32_t*>(b.c) + i0 * b.ldc + j0, b.ldc, &out[0][0], 16, R, cols,
-              b.alpha, b.beta);
+    return;
   }
+  alignas(32) Out out[R][16];
+  MYRIAD_UNROLL
+  for (int r = 0; r < R; ++r) {
+    row_out<K, R>(acc, r, v);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(&out[r][0]), bits(v[0]));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(&out[r][8]), bits(v[1]));
+  }
+  if constexpr (K::kFloat)
+    store_f32(c, b.ldc, &out[0][0], 16, R, cols, b.alpha, b.beta);
+  else
+    store_s32(c, b.ldc, &out[0][0], 16, R, cols, b.alpha, b.beta);
 }
 
 // C rows [i0, i0+R) × the panel at column j0 = the whole K, then the epilogue.
 template <class K, int R>
 MYRIAD_AVX2 void tile(const GemmBlock& b, std::size_t i0, std::size_t j0) noexcept {
-  using Acc = typename K::Acc;
   const std::byte* panel = b.bp + (j0 / 16) * b.kgroups * 64;
-  const auto* a = static_cast<const std::byte*>(b.a) + i0 * b.lda * K::kElem;
-  Acc acc[R][K::kAcc];
+  const auto* a = static_cast<const typename K::Elem*>(b.a) + i0 * b.lda;
+  typename K::Acc acc[R][K::kAcc];
   MYRIAD_UNROLL
   for (int r = 0; r < R; ++r)
     MYRIAD_UNROLL
@@ -210,16 +224,20 @@ MYRIAD_AVX2 void tile(const GemmBlock& b, std::size_t i0, std::size_t j0) noexce
       else
         acc[r][q] = _mm256_setzero_si256();
     }
-  alignas(32) typename K::Buf buf[R * K::kPitch];
-  for (std::size_t k0 = 0; k0 < b.k; k0 += K::kChunk) {
-    const std::size_t kc = std::min(K::kChunk, b.k - k0);
-    for (int r = 0; r < R; ++r)
-      K::pack_row(a + (r * b.lda + k0) * K::kElem, kc, buf + r * K::kPitch);
-    const std::byte* bk = panel + (k0 / K::kG) * 64;
-    const std::size_t groups = (kc + K::kG - 1) / K::kG;
-    const typename K::Buf* ak = buf;
-    for (std::size_t g = 0; g < groups; ++g, ak += K::kG, bk += 64)
-      K::template step<R>(acc, ak, bk);
+  if constexpr (K::kDirect) {
+    const std::byte* bk = panel;
+    for (std::size_t g = 0; g < b.k; ++g, ++a, bk += 64) K::template step<R>(acc, a, b.lda, bk);
+  } else {
+    alignas(32) typename K::Buf buf[R * K::kPitch];
+    for (std::size_t k0 = 0; k0 < b.k; k0 += K::kChunk) {
+      const std::size_t kc = std::min(K::kChunk, b.k - k0);
+      for (int r = 0; r < R; ++r) K::pack_row(a + r * b.lda + k0, kc, buf + r * K::kPitch);
+      const std::byte* bk = panel + (k0 / K::kG) * 64;
+      const std::size_t groups = (kc + K::kG - 1) / K::kG;
+      const typename K::Buf* ak = buf;
+      for (std::size_t g = 0; g < groups; ++g, ak += K::kG, bk += 64)
+        K::template step<R>(acc, ak, K::kPitch, bk);
+    }
   }
   finish<K, R>(acc, b, i0, j0);
 }
