@@ -52,6 +52,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <utility>
 
 #include "myriad/errors.hpp"
 
@@ -144,9 +145,22 @@ struct Exec {
 class PackedB {
  public:
   PackedB() noexcept = default;
-  PackedB(PackedB&&) noexcept = default;
-  PackedB& operator=(PackedB&&) noexcept = default;
+  // A moved-from PackedB is empty (as if default-constructed); gemm refuses it.
+  PackedB(PackedB&& o) noexcept { swap(o); }
+  PackedB& operator=(PackedB&& o) noexcept {
+    PackedB(std::move(o)).swap(*this);
+    return *this;
+  }
   ~PackedB();
+  void swap(PackedB& o) noexcept {
+    std::swap(data_, o.data_);
+    std::swap(type_, o.type_);
+    std::swap(k_, o.k_);
+    std::swap(n_, o.n_);
+    std::swap(items_, o.items_);
+    std::swap(bytes_, o.bytes_);
+    std::swap(item_bytes_, o.item_bytes_);
+  }
 
   GemmType type() const noexcept { return type_; }
   std::size_t k() const noexcept { return k_; }

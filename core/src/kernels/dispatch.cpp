@@ -141,6 +141,10 @@ const KernelTable& table_for(Isa isa) noexcept {
   return tables[static_cast<int>(isa)];
 }
 
+void set_isa_unchecked(Isa isa) noexcept {
+  g_active.store(static_cast<int>(isa), std::memory_order_release);
+}
+
 }  // namespace detail
 
 const char* isa_name(Isa isa) noexcept {

@@ -185,7 +185,7 @@ void run_blocks(void* vctx, std::size_t begin, std::size_t end) noexcept {
 void run_gemm(const Gemm& g, GemmType t, const void* a, const void* b, const PackedB* packed,
               void* c, const Exec& ex) {
   check(g, t, a, b, c, packed != nullptr);
-  if (packed && (packed->type() != t || packed->k() != g.k || packed->n() != g.n ||
+  if (packed && (packed->empty() || packed->type() != t || packed->k() != g.k || packed->n() != g.n ||
                  packed->items() != b_items(g)))
     throw Error(Errc::invalid_argument);
   if (g.batch == 0 || g.m == 0 || g.n == 0) return;

@@ -60,6 +60,11 @@ const KernelTable& amx_table() noexcept;
 // The layered table for a path (dispatch.cpp).
 const KernelTable& table_for(Isa isa) noexcept;
 
+// Tests only: makes `isa` the active path without asking whether the CPU can run it. The AMX
+// tests use it with an emulator (tests/core/amx_emulator.*) on machines that hide AMX, so the
+// AMX path's code runs through the whole driver there too.
+void set_isa_unchecked(Isa isa) noexcept;
+
 // Shared epilogue: writes alpha·acc + beta·C for an m×n block of accumulators (rows acc_ld
 // apart). Every path ends through these, so alpha/beta semantics are identical everywhere.
 void store_f32(float* c, std::size_t ldc, const float* acc, std::size_t acc_ld, std::size_t m,
