@@ -136,7 +136,7 @@ enum class GemmType : int {
 struct Exec {
   Runtime* runtime = nullptr;  // run on this runtime's procs (may be called from any thread)
   bool serial = false;         // run everything on the calling thread
-  unsigned max_tasks = 0;      // at most this many tasks (0: up to 2 per proc)
+  unsigned max_tasks = 0;      // at most this many tasks (0: 2 per proc; 1 with one proc)
 };
 
 // B laid out once for a GEMM geometry (k, n, trans_b, batch items) in the layout every path

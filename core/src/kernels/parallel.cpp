@@ -20,7 +20,10 @@ void parallel_ranges(const Exec& ex, std::size_t units, uint64_t cost_per_unit,
   std::size_t tasks = 1;
   if (rt) {
     const uint64_t total = cost_per_unit * units;
-    const std::size_t limit = ex.max_tasks ? ex.max_tasks : 2 * std::size_t{rt->procs()};
+    // Two ranges per proc let a proc that finishes early take another; with one proc there is
+    // nobody to balance with and a second range only costs a spawn and a park.
+    const std::size_t procs = rt->procs();
+    const std::size_t limit = ex.max_tasks ? ex.max_tasks : procs == 1 ? 1 : 2 * procs;
     const std::size_t by_cost = static_cast<std::size_t>(
         std::max<uint64_t>(1, total / std::max<uint64_t>(1, kMinTaskCost)));
     tasks = std::min({units, limit, by_cost});

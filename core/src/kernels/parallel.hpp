@@ -3,8 +3,9 @@
 // A call is a list of `units` (a batch item, or a block of a large GEMM), ordered so that
 // neighbours share operands (the blocks of one column panel of B are consecutive). They are cut
 // into contiguous ranges, one per task: a task keeps its B block in L2 while A streams past it.
-// The number of tasks is bounded by Exec::max_tasks (default 2 per proc) and by the work: a task
-// gets at least kMinTaskCost units of cost, so small calls do not pay for spawns they cannot use.
+// The number of tasks is bounded by Exec::max_tasks (default 2 per proc, 1 with one proc) and by
+// the work: a task gets at least kMinTaskCost units of cost, so small calls do not pay for
+// spawns they cannot use.
 // The calling task runs the first range itself and waits (parks) for the rest — outside any
 // AMX section, which each range opens and closes on its own.
 #pragma once
