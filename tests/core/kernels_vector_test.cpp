@@ -181,7 +181,10 @@ enum class Op { dot, sum, max, axpy };
 // Runs one operation on a VecCase and checks every output against the reference.
 void check_op(Op op, VecCase& vc, const Exec& ex = {}) {
   const std::vector<float> x0(vc.x.get(), vc.x.get() + vc.x.size());
-  const char* name = op == Op::dot ? "dot" : op == Op::sum ? "row_sum" : op == Op::max ? "row_max" : "axpy";
+  const char* name = op == Op::dot   ? "dot"
+                     : op == Op::sum ? "row_sum"
+                     : op == Op::max ? "row_max"
+                                     : "axpy";
   const float alpha = -1.75f;
   switch (op) {
     case Op::dot: dot(vc.count, vc.n, vc.x.get(), vc.sx, vc.y.get(), vc.sy, vc.outp(), ex); break;
@@ -278,7 +281,8 @@ TEST_P(KernelsVector, MaxOfNegativeValues) {
     if (n == 0) continue;
     VecCase vc(3, n, 1, 1, n);
     for (std::size_t v = 0; v < 3; ++v)
-      for (std::size_t j = 0; j < n; ++j) vc.x[v * vc.sx + j] = -1.0f - float((j * 7919 + v) % 1000);
+      for (std::size_t j = 0; j < n; ++j)
+        vc.x[v * vc.sx + j] = -1.0f - float((j * 7919 + v) % 1000);
     check_op(Op::max, vc);
     // Position of the maximum in every lane and in the tail.
     for (std::size_t pos : {std::size_t{0}, n / 2, n - 1}) {
