@@ -16,17 +16,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdatomic.h>
+
 #include "check.h"
 #include "myriad.h"
 
 /* ---- Helpers --------------------------------------------------------------------------------- */
 
-static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+/* Shared by the tasks of test_runtimes, so atomic: a counter mixed by splitmix64's finalizer. */
+static _Atomic uint64_t g_rng;
 static uint32_t rnd(void) {
-  g_rng ^= g_rng << 13;
-  g_rng ^= g_rng >> 7;
-  g_rng ^= g_rng << 17;
-  return (uint32_t)(g_rng >> 16);
+  uint64_t z = atomic_fetch_add_explicit(&g_rng, 0x9e3779b97f4a7c15ull, memory_order_relaxed);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return (uint32_t)((z ^ (z >> 31)) >> 16);
 }
 /* Uniform in [lo, hi]. */
 static int rnd_int(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }

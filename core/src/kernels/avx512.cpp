@@ -47,7 +47,10 @@ constexpr int kPanels = 2;  // tile width in 16-column panels
 
 // The first min(left, 16) lanes.
 MYRIAD_AVX512_INLINE __mmask16 mask16(std::size_t left) noexcept {
-  return static_cast<__mmask16>(_bzhi_u32(0xffff, static_cast<unsigned>(std::min<std::size_t>(left, 16))));
+  // Not std::min(left, 16): its reference to the temporary 16 trips GCC 12's ASan
+  // use-after-scope check once this is inlined into the unrolled tiles.
+  const unsigned lanes = left < 16 ? static_cast<unsigned>(left) : 16u;
+  return static_cast<__mmask16>(_bzhi_u32(0xffff, lanes));
 }
 
 // ---- Element kinds ------------------------------------------------------------------------
