@@ -81,7 +81,10 @@ TEST(Scheduler, StealsHappenWhenOneProcSpawnsEverything) {
   std::atomic<long> elsewhere{0};
   std::thread::id spawner_thread;
   WaitGroup wg;
-  const int n = static_cast<int>(test::scaled(20000));
+  // Fewer than a local queue holds (256 + runnext): nothing spills to the global queue, so a
+  // task that runs on the other thread can only have got there by stealing. (With more, the
+  // other proc may find all its work in the global queue and never steal — seen once in CI.)
+  const int n = 200;
   wg.add(n);
   rt.spawn_detached([&] {
     spawner_thread = std::this_thread::get_id();
@@ -90,17 +93,21 @@ TEST(Scheduler, StealsHappenWhenOneProcSpawnsEverything) {
         auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(2);
         while (std::chrono::steady_clock::now() < until) {
         }
-        // The spawner only yields when its queue is full, so tasks that ran on the other
-        // thread got there by stealing.
         if (std::this_thread::get_id() != spawner_thread) elsewhere.fetch_add(1);
         wg.done();
       }).detach();
+    // Keep this proc busy (no yield point) until the other proc has stolen something, so the
+    // queue cannot simply be drained here first. Bounded: a liveness limit, not a timing check.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (elsewhere.load() == 0 && std::chrono::steady_clock::now() < give_up) {
+    }
   });
   wg.wait();
   Stats s = rt.stats();
   EXPECT_GT(s.steal_operations, 0u);
   EXPECT_GT(s.tasks_stolen, 0u);
   EXPECT_GT(elsewhere.load(), 0);
+  EXPECT_EQ(s.global_queue_spills, 0u);
 }
 
 TEST(Scheduler, SelfRespawningTaskCannotStarveTheGlobalQueue) {
