@@ -62,21 +62,8 @@ myriad_status publish(myriad::capi::HandleTable<T>& table, T* object, uint64_t* 
   return MYRIAD_OK;
 }
 
-myriad_status to_status(Errc e) { return static_cast<myriad_status>(static_cast<int>(e)); }
-
-// Every entry point runs its body through this: no exception crosses the ABI.
-template <class F>
-myriad_status guarded(F&& f) noexcept {
-  try {
-    return f();
-  } catch (const myriad::Error& e) {
-    return to_status(e.code());
-  } catch (const std::bad_alloc&) {
-    return MYRIAD_ENOMEM;
-  } catch (...) {
-    return MYRIAD_EINVAL;
-  }
-}
+using myriad::capi::guarded;
+using myriad::capi::to_status;
 
 struct CClosure {
   myriad_task_fn fn;

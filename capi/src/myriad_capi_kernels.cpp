@@ -39,21 +39,8 @@ static_assert(MYRIAD_ENOTSUP == static_cast<int>(Errc::not_supported) &&
 constexpr size_t kGemmV1Size = offsetof(myriad_gemm, beta) + sizeof(float);
 constexpr size_t kExecV1Size = offsetof(myriad_exec, max_tasks) + sizeof(uint32_t);
 
-myriad_status to_status(Errc e) { return static_cast<myriad_status>(static_cast<int>(e)); }
-
-// Every entry point runs its body through this: no exception crosses the ABI.
-template <class F>
-myriad_status guarded(F&& f) noexcept {
-  try {
-    return f();
-  } catch (const myriad::Error& e) {
-    return to_status(e.code());
-  } catch (const std::bad_alloc&) {
-    return MYRIAD_ENOMEM;
-  } catch (...) {
-    return MYRIAD_EINVAL;
-  }
-}
+using myriad::capi::guarded;
+using myriad::capi::to_status;
 
 bool valid_type(int t) { return t >= MYRIAD_GEMM_BF16_F32 && t <= MYRIAD_GEMM_U8S8_S32; }
 
@@ -139,6 +126,20 @@ T* as_mut(void* p) {
 }
 const k::bf16* as_bf16(const void* p) { return static_cast<const k::bf16*>(p); }
 
+// The four typed entry points: read the geometry and the exec, then the C++ call.
+template <class TA, class TB, class TC>
+myriad_status typed_gemm(const myriad_gemm* gemm, const TA* a, const TB* b, TC* c,
+                         const myriad_exec* exec) {
+  return guarded([&] {
+    k::Gemm g;
+    k::Exec ex;
+    if (myriad_status st = read_gemm(gemm, &g)) return st;
+    if (myriad_status st = read_exec(exec, &ex)) return st;
+    k::gemm(g, a, b, c, ex);
+    return MYRIAD_OK;
+  });
+}
+
 }  // namespace
 
 extern "C" {
@@ -214,50 +215,22 @@ myriad_status myriad_exec_init(myriad_exec* exec, size_t size) {
 
 myriad_status myriad_gemm_bf16(const myriad_gemm* gemm, const uint16_t* a, const uint16_t* b,
                                float* c, const myriad_exec* exec) {
-  return guarded([&] {
-    k::Gemm g;
-    k::Exec ex;
-    if (myriad_status st = read_gemm(gemm, &g)) return st;
-    if (myriad_status st = read_exec(exec, &ex)) return st;
-    k::gemm(g, as_bf16(a), as_bf16(b), c, ex);
-    return MYRIAD_OK;
-  });
+  return typed_gemm(gemm, as_bf16(a), as_bf16(b), c, exec);
 }
 
 myriad_status myriad_gemm_f32(const myriad_gemm* gemm, const float* a, const float* b, float* c,
                               const myriad_exec* exec) {
-  return guarded([&] {
-    k::Gemm g;
-    k::Exec ex;
-    if (myriad_status st = read_gemm(gemm, &g)) return st;
-    if (myriad_status st = read_exec(exec, &ex)) return st;
-    k::gemm(g, a, b, c, ex);
-    return MYRIAD_OK;
-  });
+  return typed_gemm(gemm, a, b, c, exec);
 }
 
 myriad_status myriad_gemm_s8s8(const myriad_gemm* gemm, const int8_t* a, const int8_t* b,
                                int32_t* c, const myriad_exec* exec) {
-  return guarded([&] {
-    k::Gemm g;
-    k::Exec ex;
-    if (myriad_status st = read_gemm(gemm, &g)) return st;
-    if (myriad_status st = read_exec(exec, &ex)) return st;
-    k::gemm(g, a, b, c, ex);
-    return MYRIAD_OK;
-  });
+  return typed_gemm(gemm, a, b, c, exec);
 }
 
 myriad_status myriad_gemm_u8s8(const myriad_gemm* gemm, const uint8_t* a, const int8_t* b,
                                int32_t* c, const myriad_exec* exec) {
-  return guarded([&] {
-    k::Gemm g;
-    k::Exec ex;
-    if (myriad_status st = read_gemm(gemm, &g)) return st;
-    if (myriad_status st = read_exec(exec, &ex)) return st;
-    k::gemm(g, a, b, c, ex);
-    return MYRIAD_OK;
-  });
+  return typed_gemm(gemm, a, b, c, exec);
 }
 
 // ---- Packed B ----------------------------------------------------------------------------------
