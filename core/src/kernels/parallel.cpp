@@ -28,13 +28,13 @@ void parallel_ranges(const Exec& ex, std::size_t units, uint64_t cost_per_unit,
         std::max<uint64_t>(1, total / std::max<uint64_t>(1, kMinTaskCost)));
     tasks = std::min({units, limit, by_cost});
   }
-  // From a task of the target runtime the caller works too; from anywhere else (a foreign
-  // thread, a task of another runtime) it only waits, so the work stays on rt's procs.
-  const bool caller_works = tasks <= 1 || rt == here;
   if (tasks <= 1) {
     body(ctx, 0, units);
     return;
   }
+  // From a task of the target runtime the caller works too; from anywhere else (a foreign
+  // thread, a task of another runtime) it only waits, so the work stays on rt's procs.
+  const bool caller_works = rt == here;
   WaitGroup wg;
   const std::size_t first = caller_works ? 1 : 0;
   std::size_t spawned_until = tasks;  // ranges [first, spawned_until) went to tasks
